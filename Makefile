@@ -1,0 +1,64 @@
+# MLOps, Level by Level: every entry point of the project. CI calls these same targets.
+PYTHON ?= python3.11
+VENV   := .venv
+BIN    := $(abspath $(VENV)/bin)
+STAMP  := $(VENV)/.installed
+NBVAL  := --nbval --nbval-current-env --nbval-sanitize-with tests/nbval_sanitize.cfg
+
+# The venv's tools (uvicorn, dvc, mlflow) must be found by name; telemetry stays off.
+export PATH := $(BIN):$(PATH)
+export MLFLOW_DISABLE_TELEMETRY := true
+export DO_NOT_TRACK := 1
+export DVC_NO_ANALYTICS := 1
+export FEAST_USAGE := False
+export PYDEVD_DISABLE_FILE_VALIDATION := 1
+
+.PHONY: setup run test unit notebooks data render bench lint lock clean
+
+setup: $(STAMP)  ## create .venv and install the pinned stack (once)
+
+$(STAMP): requirements.lock pyproject.toml
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --upgrade "pip>=24"
+	$(BIN)/python -m pip install --quiet -r requirements.lock
+	$(BIN)/python -m pip install --quiet --no-deps -e .
+	touch $(STAMP)
+
+run: setup data  ## execute every chapter with papermill, then render the book if Quarto is here
+	$(BIN)/python -m companion.runner run
+	@$(MAKE) --no-print-directory render
+
+render:
+	@if command -v quarto >/dev/null 2>&1; then quarto render; \
+	else echo "Quarto is not installed: the notebooks are executed, the HTML book is not rendered."; \
+	     echo "Install Quarto (https://quarto.org/docs/get-started/) and run 'quarto render'."; fi
+
+test: setup  ## unit tests, book structure checks, and nbval (strict) over every chapter
+	$(BIN)/python -m pytest tests notebooks $(NBVAL)
+
+unit: setup  ## unit and structure tests only (no notebooks)
+	$(BIN)/python -m pytest tests
+
+notebooks: setup  ## nbval over the chapters only
+	$(BIN)/python -m pytest notebooks $(NBVAL)
+
+data: setup  ## reproduce the sample dataset's DVC pipeline in data/
+	cd data && $(BIN)/dvc repro --quiet
+
+bench: setup  ## time and measure every chapter and the dataset generator (JSON in benchmarks/results)
+	$(BIN)/python benchmarks/bench_data.py
+	$(BIN)/python benchmarks/bench_chapters.py
+
+lint: setup
+	$(BIN)/ruff check companion tests benchmarks
+
+lock:  ## re-resolve the stack from pyproject.toml and pin it in requirements.lock
+	rm -rf .lock-venv && $(PYTHON) -m venv .lock-venv
+	.lock-venv/bin/pip install --quiet -e ".[test,book]"
+	{ echo "# Every package of the book's environment, pinned. Regenerate with: make lock"; \
+	  echo "# Python 3.11. Installed by 'make setup' (called by 'make run' and 'make test')."; \
+	  .lock-venv/bin/pip freeze --exclude-editable | grep -v '^mlops-level-by-level'; } > requirements.lock
+	rm -rf .lock-venv
+
+clean:  ## remove workspaces and the rendered book (keeps .venv)
+	rm -rf build _book .pytest_cache

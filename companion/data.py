@@ -1,0 +1,611 @@
+"""The sample dataset: a simulated subscription video service whose truth is known.
+
+Customers sign up, watch, open support tickets, fail payments and churn. Because the data is
+simulated, we know what no real business knows: each customer's true churn probability at every
+monthly snapshot, and the exact day each drift scenario starts. That truth is kept apart from
+the tables a model may read (``customers``, ``activity``, ``labels``) so a chapter can grade its
+models and monitors against it without leaking it into training.
+
+The generator is vectorised over customers (NumPy arrays of customers x weeks, in fixed blocks
+of customers with their own random streams), seeded, and byte-for-byte deterministic: the same
+:class:`SimulationConfig` gives the same tables on any machine.
+
+Example:
+    >>> ds = generate(SimulationConfig(n_customers=200, months=3))
+    >>> sorted(ds.tables())
+    ['activity', 'customers', 'labels']
+"""
+
+from __future__ import annotations
+
+import argparse
+import dataclasses
+import hashlib
+import os
+import shutil
+import tempfile
+from collections.abc import Mapping
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from companion.errors import InvalidParameterError, check_choice, check_int
+
+SCENARIOS: tuple[str, ...] = ("covariate", "concept", "quality")
+"""Drift scenarios the simulation knows, each with a known onset."""
+
+PLANS = ("basic", "standard", "premium")
+PLAN_FEES = (7.99, 12.99, 17.99)
+REGIONS = ("north", "south", "east", "west")
+CHANNELS = ("organic", "search", "social", "referral", "partner_bundle")
+AGE_BANDS = ("18-24", "25-34", "35-44", "45-54", "55+")
+
+HISTORY_WEEKS = 8
+"""Weeks of activity generated before the first snapshot, so early snapshots have history."""
+
+LABEL_WINDOW_DAYS = 30
+BLOCK_SIZE = 100_000
+"""Customers per block; each block has its own random stream, which bounds memory."""
+
+_SCENARIO_DESCRIPTIONS = {
+    "covariate": (
+        "acquisition_channel, age_band, plan, minutes_watched",
+        "A partner bundle starts bringing many younger, lighter-watching customers on the "
+        "basic plan: the population changes, the rules of churn do not.",
+    ),
+    "concept": (
+        "churned_30d",
+        "A price rise on the standard and premium plans: customers aged 45+ on those plans, "
+        "loyal until then, start to churn. The inputs look the same; who churns changes.",
+    ),
+    "quality": (
+        "minutes_watched",
+        "A new TV app reports minutes_watched in seconds for about a third of customers, and "
+        "8% of minutes_watched values arrive empty. Behaviour is unchanged; the data is wrong.",
+    ),
+}
+
+
+@dataclass(frozen=True)
+class SimulationConfig:
+    """Parameters of one simulated dataset.
+
+    Attributes:
+        n_customers: customers in the population (existing ones plus those who sign up).
+        start: date of the first monthly snapshot, ``YYYY-MM-DD``. Activity starts
+            ``HISTORY_WEEKS`` weeks earlier.
+        months: number of monthly snapshots (one per month from ``start``).
+        seed: seed of every random draw.
+        scenarios: which drift scenarios happen, a subset of :data:`SCENARIOS`.
+        covariate_onset: snapshot index (months after ``start``) where covariate drift starts.
+        concept_onset: snapshot index where concept drift (the price rise) starts.
+        quality_onset: snapshot index where the data-quality incident starts.
+    """
+
+    n_customers: int = 5000
+    start: str = "2025-01-01"
+    months: int = 12
+    seed: int = 42
+    scenarios: tuple[str, ...] = SCENARIOS
+    covariate_onset: int = 5
+    concept_onset: int = 8
+    quality_onset: int = 10
+
+    def __post_init__(self) -> None:
+        check_int("n_customers", self.n_customers, minimum=1)
+        check_int("months", self.months, minimum=1)
+        check_int("seed", self.seed, minimum=0)
+        if not isinstance(self.start, str):
+            raise InvalidParameterError(
+                f"start must be a date string like '2025-01-01', got {self.start!r} "
+                f"of type {type(self.start).__name__}"
+            )
+        try:
+            start = pd.Timestamp(self.start)
+        except (ValueError, TypeError) as exc:
+            raise InvalidParameterError(
+                f"start must be a date like '2025-01-01', got {self.start!r}"
+            ) from exc
+        if start != start.normalize():
+            raise InvalidParameterError(f"start must be a date without a time, got {self.start!r}")
+        if isinstance(self.scenarios, str) or not isinstance(self.scenarios, (tuple, list)):
+            raise InvalidParameterError(
+                f"scenarios must be a tuple of names from {SCENARIOS}, got {self.scenarios!r}"
+            )
+        for name in self.scenarios:
+            check_choice("scenario", name, SCENARIOS)
+        if len(set(self.scenarios)) != len(self.scenarios):
+            raise InvalidParameterError(f"scenarios must not repeat, got {self.scenarios!r}")
+        # Keep a canonical order so that equal configs compare and hash equal.
+        object.__setattr__(
+            self, "scenarios", tuple(s for s in SCENARIOS if s in self.scenarios)
+        )
+        for name in ("covariate_onset", "concept_onset", "quality_onset"):
+            value = check_int(name, getattr(self, name), minimum=1)
+            scenario = name.removesuffix("_onset")
+            if scenario in self.scenarios and value >= self.months:
+                raise InvalidParameterError(
+                    f"{name} must be a snapshot index between 1 and months - 1 = "
+                    f"{self.months - 1}, got {value}; drop {scenario!r} from scenarios "
+                    f"or raise months"
+                )
+
+    @property
+    def start_timestamp(self) -> pd.Timestamp:
+        """The first snapshot, as a timestamp."""
+        return pd.Timestamp(self.start)
+
+    @property
+    def end_timestamp(self) -> pd.Timestamp:
+        """The end of the simulated window (one month after the last snapshot)."""
+        return self.start_timestamp + pd.DateOffset(months=self.months)
+
+    @property
+    def snapshots(self) -> list[pd.Timestamp]:
+        """The monthly snapshot timestamps, first to last."""
+        return [self.start_timestamp + pd.DateOffset(months=m) for m in range(self.months)]
+
+    def onset(self, scenario: str) -> pd.Timestamp | None:
+        """Return when ``scenario`` starts, or None if it is not in this dataset."""
+        check_choice("scenario", scenario, SCENARIOS)
+        if scenario not in self.scenarios:
+            return None
+        return self.snapshots[getattr(self, f"{scenario}_onset")]
+
+    def to_dict(self) -> dict[str, Any]:
+        """Return the parameters as plain JSON-friendly values."""
+        values = dataclasses.asdict(self)
+        values["scenarios"] = list(self.scenarios)
+        return values
+
+    @classmethod
+    def from_mapping(cls, values: Mapping[str, Any]) -> SimulationConfig:
+        """Build a config from a mapping (e.g. ``params.yaml``), rejecting unknown keys."""
+        known = {f.name for f in dataclasses.fields(cls)}
+        unknown = sorted(set(values) - known)
+        if unknown:
+            raise InvalidParameterError(
+                f"unknown simulation parameter(s) {unknown}; accepted: {sorted(known)}"
+            )
+        values = dict(values)
+        if isinstance(values.get("scenarios"), list):
+            values["scenarios"] = tuple(values["scenarios"])
+        return cls(**values)
+
+
+@dataclass(frozen=True)
+class ChurnDataset:
+    """One simulated dataset: three model-facing tables and the truth behind them.
+
+    Attributes:
+        config: the parameters that produced it.
+        customers: one row per customer: ``customer_id, signup_date, plan, region,
+            acquisition_channel, age_band, monthly_fee``.
+        activity: one row per customer per week while subscribed: ``customer_id,
+            event_timestamp`` (end of the week), ``created_timestamp`` (when the row reached
+            the warehouse), ``sessions, minutes_watched, days_active, support_tickets,
+            payment_failures``.
+        labels: one row per active customer per monthly snapshot: ``customer_id,
+            snapshot_timestamp, churned_30d`` (cancels within 30 days after the snapshot).
+        truth: never a model input: ``customer_id, snapshot_timestamp, churn_probability``.
+        onsets: never a model input: ``scenario, onset, affects, description``.
+    """
+
+    config: SimulationConfig
+    customers: pd.DataFrame
+    activity: pd.DataFrame
+    labels: pd.DataFrame
+    truth: pd.DataFrame
+    onsets: pd.DataFrame
+
+    def tables(self) -> dict[str, pd.DataFrame]:
+        """Return the tables a model may read, by name (the truth is left out on purpose)."""
+        return {"customers": self.customers, "activity": self.activity, "labels": self.labels}
+
+    def all_tables(self) -> dict[str, pd.DataFrame]:
+        """Return every table, the truth included, by name."""
+        return {**self.tables(), "truth": self.truth, "onsets": self.onsets}
+
+    @property
+    def snapshots(self) -> list[pd.Timestamp]:
+        """The monthly snapshot timestamps."""
+        return self.config.snapshots
+
+    def content_hash(self) -> str:
+        """Return a SHA-256 over every table's values, column names and dtypes."""
+        return content_hash(self.all_tables())
+
+
+def generate(config: SimulationConfig | None = None, **overrides: Any) -> ChurnDataset:
+    """Simulate the dataset described by ``config`` (defaults if None), with overrides.
+
+    Example:
+        >>> ds = generate(n_customers=100, months=2, scenarios=())
+        >>> ds.labels["churned_30d"].isin([0, 1]).all()
+        True
+    """
+    if config is None:
+        config = SimulationConfig(**overrides)
+    elif overrides:
+        config = dataclasses.replace(config, **overrides)
+    if not isinstance(config, SimulationConfig):
+        raise InvalidParameterError(
+            f"config must be a SimulationConfig, got {type(config).__name__}"
+        )
+    grid = _TimeGrid.from_config(config)
+    parts = [
+        _simulate_block(config, grid, block, first, min(first + BLOCK_SIZE, config.n_customers))
+        for block, first in enumerate(range(0, config.n_customers, BLOCK_SIZE))
+    ]
+    customers = pd.concat([p["customers"] for p in parts], ignore_index=True)
+    labels = _concat_sorted([p["labels"] for p in parts], ["snapshot_timestamp", "customer_id"])
+    truth = _concat_sorted([p["truth"] for p in parts], ["snapshot_timestamp", "customer_id"])
+    activity = _concat_sorted([p["activity"] for p in parts], ["event_timestamp", "customer_id"])
+    return ChurnDataset(
+        config=config,
+        customers=customers,
+        activity=activity,
+        labels=labels,
+        truth=truth,
+        onsets=_onsets_table(config),
+    )
+
+
+# --------------------------------------------------------------------------- simulation
+
+
+@dataclass(frozen=True)
+class _TimeGrid:
+    week_end: np.ndarray  # datetime64[ns], end of each simulated week
+    snapshots: np.ndarray  # datetime64[ns]
+    end: np.datetime64
+
+    @classmethod
+    def from_config(cls, config: SimulationConfig) -> _TimeGrid:
+        first = config.start_timestamp - pd.Timedelta(weeks=HISTORY_WEEKS)
+        n_weeks = (config.end_timestamp - first).days // 7
+        week_end = (first + pd.to_timedelta(7 * np.arange(1, n_weeks + 1), unit="D")).to_numpy()
+        snapshots = pd.DatetimeIndex(config.snapshots).to_numpy()
+        return cls(week_end=week_end, snapshots=snapshots, end=config.end_timestamp.to_datetime64())
+
+    @property
+    def first_week_start(self) -> np.datetime64:
+        return self.week_end[0] - np.timedelta64(7, "D")
+
+
+def _sigmoid(x: np.ndarray) -> np.ndarray:
+    return 1.0 / (1.0 + np.exp(-x))
+
+
+def _days(n: np.ndarray | int) -> np.ndarray:
+    return np.asarray(n, dtype="int64").astype("timedelta64[D]")
+
+
+def _simulate_block(
+    config: SimulationConfig, grid: _TimeGrid, block: int, first: int, stop: int
+) -> dict[str, pd.DataFrame]:
+    rng = np.random.default_rng([config.seed, block])
+    n = stop - first
+    n_weeks = len(grid.week_end)
+    covariate_on = "covariate" in config.scenarios
+    covariate_onset = grid.snapshots[config.covariate_onset] if covariate_on else None
+
+    # --- customers -------------------------------------------------------------------------
+    # 70% were already subscribers before activity starts; 30% sign up during the window.
+    existing = rng.random(n) < 0.7
+    history_start = grid.first_week_start
+    existing_offset = rng.integers(1, 3 * 365, size=n)  # days before activity starts
+    last_signup = grid.end - np.timedelta64(14, "D")
+    window_days = int((last_signup - history_start) / np.timedelta64(1, "D"))
+    u = rng.random(n)
+    if covariate_on:
+        # After the onset, sign-ups quadruple: a partner bundle is being promoted.
+        pre = int((covariate_onset - history_start) / np.timedelta64(1, "D"))
+        post = window_days - pre
+        share_post = 4 * post / (pre + 4 * post)
+        new_offset = np.where(
+            u < share_post, pre + (u / share_post) * post, (u - share_post) / (1 - share_post) * pre
+        ).astype("int64")
+    else:
+        new_offset = (u * window_days).astype("int64")
+    signup = np.where(
+        existing, history_start - _days(existing_offset), history_start + _days(new_offset)
+    ).astype("datetime64[ns]")
+
+    partner_draw = rng.random(n)
+    partner = (
+        np.zeros(n, dtype=bool)
+        if not covariate_on
+        else (signup >= covariate_onset) & (partner_draw < 0.6)
+    )
+    channel = rng.choice(4, size=n, p=[0.45, 0.25, 0.2, 0.1])
+    channel = np.where(partner, 4, channel)
+    age_base = rng.choice(5, size=n, p=[0.14, 0.26, 0.24, 0.18, 0.18])
+    age_partner = rng.choice(5, size=n, p=[0.40, 0.35, 0.15, 0.07, 0.03])
+    age = np.where(partner, age_partner, age_base)
+    plan_base = rng.choice(3, size=n, p=[0.45, 0.35, 0.20])
+    plan_partner = rng.choice(3, size=n, p=[0.8, 0.2, 0.0])
+    plan = np.where(partner, plan_partner, plan_base)
+    region = rng.choice(4, size=n, p=[0.3, 0.25, 0.25, 0.2])
+    fee = np.asarray(PLAN_FEES)[plan]
+
+    # --- latent engagement: a customer level plus a weekly AR(1) wander --------------------
+    age_effect = np.array([0.3, 0.2, 0.0, -0.2, -0.4])[age]
+    plan_effect = np.array([-0.2, 0.0, 0.3])[plan]
+    channel_effect = np.array([0.0, 0.0, -0.1, 0.2, -1.2])[channel]
+    level = age_effect + plan_effect + channel_effect + rng.normal(0.0, 0.6, n)
+    rho = 0.85
+    shocks = rng.normal(0.0, 0.5 * np.sqrt(1 - rho**2), (n, n_weeks)).astype("float32")
+    wander = np.empty((n, n_weeks), dtype="float32")
+    wander[:, 0] = rng.normal(0.0, 0.5, n)
+    for w in range(1, n_weeks):
+        wander[:, w] = rho * wander[:, w - 1] + shocks[:, w]
+    del shocks
+    engagement = wander + level[:, None].astype("float32")
+    del wander
+    payment_risk = rng.beta(1.0, 40.0, n) * np.array([1.8, 1.3, 1.0, 0.8, 0.7])[age]
+    new_app = rng.random(n) < 0.35  # used by the data-quality incident
+
+    # --- weekly behaviour drawn from engagement ------------------------------------------
+    sessions = rng.poisson(np.exp(1.5 + 0.6 * engagement)).astype("int16")
+    minutes_per_session = np.exp(3.0 + 0.25 * engagement)  # about 20 minutes a session
+    # A sum of `sessions` Gamma(2) session lengths is one Gamma(2 * sessions) draw.
+    minutes_true = (rng.gamma(2.0 * sessions, minutes_per_session / 2.0)).astype("float32")
+    del minutes_per_session
+    support_tickets = rng.poisson(0.04 * np.exp(-0.6 * engagement)).astype("int8")
+    del engagement
+    payment_failures = (rng.random((n, n_weeks)) < payment_risk[:, None]).astype("int8")
+    days_draw = rng.random((n, n_weeks)).astype("float32")
+
+    # --- churn, one monthly snapshot at a time ---------------------------------------------
+    churned = np.zeros(n, dtype=bool)
+    churn_date = np.full(n, grid.end + np.timedelta64(3650, "D"), dtype="datetime64[ns]")
+    decision = np.full(n, np.datetime64("NaT"), dtype="datetime64[ns]")
+    label_frames, truth_frames = [], []
+    for m, snap in enumerate(grid.snapshots):
+        active = (signup < snap) & ~churned
+        recent = (grid.week_end > snap - np.timedelta64(28, "D")) & (grid.week_end <= snap)
+        alive_recent = signup[:, None] < grid.week_end[recent][None, :]
+        minutes_4w = (minutes_true[:, recent] * alive_recent).sum(axis=1)
+        tickets_4w = (support_tickets[:, recent] * alive_recent).sum(axis=1)
+        failures_4w = (payment_failures[:, recent] * alive_recent).sum(axis=1)
+        tenure_months = (snap - signup) / np.timedelta64(30, "D")
+        z_minutes = (np.log1p(minutes_4w) - 5.7) / 0.8
+        logit = (
+            -4.45
+            - 0.85 * z_minutes
+            + 0.55 * tickets_4w
+            + 0.9 * failures_4w
+            + 0.35 * (plan == 0)
+            - 0.35 * (age >= 3)
+            + 0.9 * (tenure_months < 3)
+            + 0.4 * (channel == 4)
+        )
+        if "concept" in config.scenarios and m >= config.concept_onset:
+            # The price rise: older customers on the dearer plans, loyal until now, leave.
+            logit = logit + 2.8 * ((plan >= 1) & (age >= 3)) + 0.2 * (plan >= 1)
+        probability = _sigmoid(logit)
+        leaves = active & (rng.random(n) < probability)
+        gap = rng.integers(1, LABEL_WINDOW_DAYS + 1, size=n)
+        churn_date = np.where(leaves, snap + _days(gap), churn_date)
+        decision = np.where(leaves, snap, decision)
+        churned |= leaves
+        ids = np.flatnonzero(active)
+        snap_col = np.full(ids.size, snap)
+        label_frames.append(
+            pd.DataFrame(
+                {
+                    "customer_id": (first + ids + 1).astype("int64"),
+                    "snapshot_timestamp": snap_col,
+                    "churned_30d": leaves[ids].astype("int8"),
+                }
+            )
+        )
+        truth_frames.append(
+            pd.DataFrame(
+                {
+                    "customer_id": (first + ids + 1).astype("int64"),
+                    "snapshot_timestamp": snap_col,
+                    "churn_probability": np.round(probability[ids], 6),
+                }
+            )
+        )
+
+    # Customers about to cancel stop watching first: after the decision, activity fades.
+    fading = (grid.week_end[None, :] > decision[:, None]) & churned[:, None]
+    sessions = np.where(fading, (sessions * 0.35).astype("int16"), sessions)
+    minutes_true = np.where(fading, minutes_true * np.float32(0.3), minutes_true)
+
+    # --- activity rows: weeks between sign-up and cancellation -----------------------------
+    alive = (signup[:, None] < grid.week_end[None, :]) & (grid.week_end[None, :] <= churn_date[:, None])
+    week_idx, cust_idx = np.nonzero(alive.T)  # week-major: rows come out in time order
+    del alive
+    s = sessions[cust_idx, week_idx]
+    minutes = np.round(minutes_true[cust_idx, week_idx].astype("float64"), 1)
+    p_day = _sigmoid(-0.5 + 0.35 * s.astype("float64"))
+    days = np.minimum((days_draw[cust_idx, week_idx] < p_day) * 1 + np.minimum(s, 6), 7)
+    days = np.where(s == 0, 0, np.maximum(days, 1)).astype("int8")
+    event_ts = grid.week_end[week_idx]
+    lag_seconds = 7200 + np.floor(rng.exponential(6 * 3600, size=week_idx.size)).astype("int64")
+    created_ts = event_ts + lag_seconds.astype("timedelta64[s]")
+
+    missing_rate = np.full(week_idx.size, 0.003)
+    if "quality" in config.scenarios:
+        incident = event_ts >= grid.snapshots[config.quality_onset]
+        minutes = np.where(incident & new_app[cust_idx], np.round(minutes * 60.0, 1), minutes)
+        missing_rate = np.where(incident, 0.08, missing_rate)
+    minutes = np.where(rng.random(week_idx.size) < missing_rate, np.nan, minutes)
+
+    activity = pd.DataFrame(
+        {
+            "customer_id": (first + cust_idx + 1).astype("int64"),
+            "event_timestamp": event_ts,
+            "created_timestamp": created_ts.astype("datetime64[ns]"),
+            "sessions": s.astype("int16"),
+            "minutes_watched": minutes,
+            "days_active": days,
+            "support_tickets": support_tickets[cust_idx, week_idx],
+            "payment_failures": payment_failures[cust_idx, week_idx],
+        }
+    )
+    customers = pd.DataFrame(
+        {
+            "customer_id": np.arange(first + 1, stop + 1, dtype="int64"),
+            "signup_date": signup,
+            "plan": pd.Categorical.from_codes(plan, PLANS),
+            "region": pd.Categorical.from_codes(region, REGIONS),
+            "acquisition_channel": pd.Categorical.from_codes(channel, CHANNELS),
+            "age_band": pd.Categorical.from_codes(age, AGE_BANDS, ordered=True),
+            "monthly_fee": fee,
+        }
+    )
+    return {
+        "customers": customers,
+        "activity": activity,
+        "labels": pd.concat(label_frames, ignore_index=True),
+        "truth": pd.concat(truth_frames, ignore_index=True),
+    }
+
+
+def _concat_sorted(frames: list[pd.DataFrame], keys: list[str]) -> pd.DataFrame:
+    if len(frames) == 1:
+        return frames[0]
+    frame = pd.concat(frames, ignore_index=True)
+    order = np.lexsort([frame[k].to_numpy() for k in reversed(keys)])
+    return frame.take(order).reset_index(drop=True)
+
+
+def _onsets_table(config: SimulationConfig) -> pd.DataFrame:
+    rows = []
+    for scenario in config.scenarios:
+        affects, description = _SCENARIO_DESCRIPTIONS[scenario]
+        rows.append(
+            {
+                "scenario": scenario,
+                "onset": config.onset(scenario),
+                "affects": affects,
+                "description": description,
+            }
+        )
+    frame = pd.DataFrame(rows, columns=["scenario", "onset", "affects", "description"])
+    frame["onset"] = pd.to_datetime(frame["onset"])
+    return frame
+
+
+# --------------------------------------------------------------------------- hashing and files
+
+
+def content_hash(tables: Mapping[str, pd.DataFrame]) -> str:
+    """Return a SHA-256 over tables' names, columns, dtypes and values, in name order.
+
+    Example:
+        >>> content_hash({"t": pd.DataFrame({"a": [1, 2]})})[:12]
+        'c0c1b8d6cc04'
+    """
+    digest = hashlib.sha256()
+    for name in sorted(tables):
+        frame = tables[name]
+        digest.update(name.encode())
+        for column in frame.columns:
+            digest.update(f"{column}:{frame[column].dtype}".encode())
+        digest.update(pd.util.hash_pandas_object(frame, index=False).to_numpy().tobytes())
+    return digest.hexdigest()
+
+
+TABLE_FILES = {
+    "customers": "customers.parquet",
+    "activity": "activity.parquet",
+    "labels": "labels.parquet",
+    "truth": "truth.parquet",
+    "onsets": "onsets.parquet",
+}
+
+
+def write_dataset(dataset: ChurnDataset, directory: str | os.PathLike[str]) -> dict[str, Path]:
+    """Write every table as Parquet into ``directory``, all or nothing.
+
+    The files are written to a temporary folder beside ``directory`` and moved into place only
+    when all of them are written, so an interrupted call leaves no half-written dataset.
+    Returns the path of each table by name.
+    """
+    directory = Path(directory)
+    directory.parent.mkdir(parents=True, exist_ok=True)
+    tmp = Path(tempfile.mkdtemp(prefix=f".{directory.name}-", dir=directory.parent))
+    try:
+        for name, frame in dataset.all_tables().items():
+            frame.to_parquet(tmp / TABLE_FILES[name], index=False)
+        directory.mkdir(exist_ok=True)
+        paths = {}
+        for name, filename in TABLE_FILES.items():
+            os.replace(tmp / filename, directory / filename)
+            paths[name] = directory / filename
+    finally:
+        shutil.rmtree(tmp, ignore_errors=True)
+    return paths
+
+
+def read_table(directory: str | os.PathLike[str], name: str) -> pd.DataFrame:
+    """Read one table written by :func:`write_dataset`."""
+    check_choice("table", name, TABLE_FILES)
+    path = Path(directory) / TABLE_FILES[name]
+    if not path.exists():
+        raise FileNotFoundError(f"no {name} table at {path}; write the dataset there first")
+    return pd.read_parquet(path)
+
+
+def write_sample(
+    dataset: ChurnDataset, directory: str | os.PathLike[str], n_customers: int = 50
+) -> dict[str, Path]:
+    """Write a small CSV sample (the first ``n_customers`` customers) for browsing."""
+    check_int("n_customers", n_customers, minimum=1)
+    directory = Path(directory)
+    directory.mkdir(parents=True, exist_ok=True)
+    keep = set(dataset.customers["customer_id"].head(n_customers))
+    paths = {}
+    for name, frame in dataset.all_tables().items():
+        if "customer_id" in frame.columns:
+            frame = frame[frame["customer_id"].isin(keep)]
+        path = directory / f"{name}.csv"
+        frame.to_csv(path, index=False, lineterminator="\n")
+        paths[name] = path
+    return paths
+
+
+def load_params(path: str | os.PathLike[str], section: str = "simulation") -> SimulationConfig:
+    """Read a :class:`SimulationConfig` from the ``section`` of a YAML params file."""
+    import yaml
+
+    with open(path, encoding="utf-8") as handle:
+        params = yaml.safe_load(handle) or {}
+    if section not in params:
+        raise InvalidParameterError(f"{path} has no {section!r} section; found {sorted(params)}")
+    return SimulationConfig.from_mapping(params[section])
+
+
+def main(argv: list[str] | None = None) -> None:
+    """Command line used by the DVC pipeline in ``data/``."""
+    parser = argparse.ArgumentParser(prog="python -m companion.data", description=main.__doc__)
+    sub = parser.add_subparsers(dest="command", required=True)
+    gen = sub.add_parser("generate", help="simulate the dataset and write it as Parquet")
+    gen.add_argument("--params", default="params.yaml")
+    gen.add_argument("--out", required=True)
+    sample = sub.add_parser("sample", help="write a small CSV sample of the dataset")
+    sample.add_argument("--params", default="params.yaml")
+    sample.add_argument("--out", required=True)
+    sample.add_argument("--customers", type=int, default=50)
+    args = parser.parse_args(argv)
+    dataset = generate(load_params(args.params))
+    if args.command == "generate":
+        paths = write_dataset(dataset, args.out)
+    else:
+        paths = write_sample(dataset, args.out, args.customers)
+    for name, path in paths.items():
+        print(f"{name:>9}: {path}")
+    print(f"content hash: {dataset.content_hash()}")
+
+
+if __name__ == "__main__":
+    main()

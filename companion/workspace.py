@@ -1,0 +1,299 @@
+"""Workspaces: a fresh, isolated folder per chapter, and the prerequisites a chapter asks for.
+
+A chapter never reads what another chapter wrote. It opens its own workspace (a folder under
+``build/``), which holds its MLflow SQLite store and artifact root, its Feast repo, DVC repo,
+data and reports, and asks for what it needs to start from::
+
+    ws = Workspace.create("05-experiment-tracking", root="../build", config=SimulationConfig())
+    dataset = ws.require("data")
+
+Prerequisites are named steps (``"data"``, ``"experiment"``, ...) that build on each other;
+each is built at most once per workspace. Nothing happens at import: folders, environment
+variables and tracking URIs change only when these functions are called.
+"""
+
+from __future__ import annotations
+
+import importlib
+import logging
+import os
+import random
+import shutil
+import warnings
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from companion.data import ChurnDataset, SimulationConfig, generate, write_dataset
+from companion.errors import InvalidParameterError, UnknownNameError, WorkspaceError
+
+MARKER = ".companion-workspace"
+"""File that marks a folder as a workspace, so only workspaces are ever wiped."""
+
+TELEMETRY_OFF = {
+    "MLFLOW_DISABLE_TELEMETRY": "true",
+    "MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR": "false",
+    "DO_NOT_TRACK": "1",  # Evidently, MLflow and others that honour the convention
+    "DVC_NO_ANALYTICS": "1",
+    "FEAST_USAGE": "False",
+    "HF_HUB_OFFLINE": "1",
+    "GIT_TERMINAL_PROMPT": "0",
+}
+"""Environment variables that keep every tool of the stack offline and quiet."""
+
+NOISY_LOGGERS = ("mlflow", "alembic", "feast", "dvc", "evidently", "urllib3", "py4j", "kfp")
+
+
+def disable_telemetry() -> dict[str, str]:
+    """Switch off the telemetry of MLflow, DVC, Feast and Evidently for this process.
+
+    Returns the variables that were set, so a reader can see exactly what changed.
+    """
+    os.environ.update(TELEMETRY_OFF)
+    return dict(TELEMETRY_OFF)
+
+
+def setup_notebook(seed: int = 0) -> None:
+    """Prepare a chapter's kernel: telemetry off, seeds set, quiet logs, stable display.
+
+    Every chapter calls this first, from a hidden cell, so that all of them start alike.
+    """
+    import matplotlib
+    import numpy as np
+    import pandas as pd
+
+    disable_telemetry()
+    random.seed(seed)
+    np.random.seed(seed)
+    for name in NOISY_LOGGERS:
+        logging.getLogger(name).setLevel(logging.ERROR)
+    # Library deprecation chatter is noise to a reader, and it would make outputs unstable.
+    warnings.filterwarnings("ignore", category=DeprecationWarning)
+    warnings.filterwarnings("ignore", category=FutureWarning)
+    warnings.filterwarnings("ignore", category=UserWarning)
+    pd.set_option("display.width", 110)
+    pd.set_option("display.max_columns", 20)
+    pd.set_option("display.precision", 4)
+    matplotlib.rcParams.update(
+        {"figure.figsize": (7.5, 3.6), "figure.dpi": 96, "axes.spines.top": False,
+         "axes.spines.right": False, "svg.hashsalt": "mlops-level-by-level"}
+    )
+
+
+@dataclass(frozen=True)
+class Prerequisite:
+    """A named step a chapter can ask for.
+
+    Attributes:
+        name: what chapters call it by, e.g. ``"data"``.
+        builder: ``"module:function"``; the function takes the workspace and returns a value.
+        requires: prerequisites built first.
+        description: one line for readers.
+    """
+
+    name: str
+    builder: str
+    requires: tuple[str, ...] = ()
+    description: str = ""
+
+    def load(self) -> Callable[[Workspace], Any]:
+        module, _, function = self.builder.partition(":")
+        return getattr(importlib.import_module(module), function)
+
+
+PREREQUISITES: dict[str, Prerequisite] = {}
+"""Every prerequisite a chapter may ask for, by name. Later stages add theirs here."""
+
+
+def register_prerequisite(prerequisite: Prerequisite) -> None:
+    """Add ``prerequisite`` to :data:`PREREQUISITES`, checking its requirements exist."""
+    missing = [r for r in prerequisite.requires if r not in PREREQUISITES]
+    if missing:
+        raise UnknownNameError(
+            f"prerequisite {prerequisite.name!r} requires unknown {missing}; "
+            f"known: {sorted(PREREQUISITES)}"
+        )
+    PREREQUISITES[prerequisite.name] = prerequisite
+
+
+class Workspace:
+    """An isolated folder for one chapter, with the places its tools keep their state.
+
+    Use :meth:`create` rather than the constructor: it makes the folder and its marker.
+    """
+
+    def __init__(self, path: Path, config: SimulationConfig) -> None:
+        self.path = path
+        self.config = config
+        self._built: dict[str, Any] = {}
+
+    # ----------------------------------------------------------------------------- creation
+    @classmethod
+    def create(
+        cls,
+        name: str,
+        root: str | os.PathLike[str] = "build",
+        config: SimulationConfig | None = None,
+        fresh: bool = True,
+    ) -> Workspace:
+        """Create (by default: wipe and recreate) the workspace ``root/name``.
+
+        Args:
+            name: the chapter's slug, e.g. ``"01-level-0-manual"``; letters, digits, ``-``, ``_``.
+            root: folder that holds all workspaces.
+            config: the simulated dataset this chapter works on (defaults if None).
+            fresh: wipe an existing workspace of that name first. A folder that is not a
+                workspace (no marker file) is never wiped: that raises instead.
+        """
+        if not isinstance(name, str) or not name or not all(c.isalnum() or c in "-_" for c in name):
+            raise InvalidParameterError(
+                f"workspace name must be non-empty letters, digits, '-' or '_', got {name!r}"
+            )
+        if config is None:
+            config = SimulationConfig()
+        if not isinstance(config, SimulationConfig):
+            raise InvalidParameterError(
+                f"config must be a SimulationConfig, got {type(config).__name__}"
+            )
+        path = Path(root).resolve() / name
+        if path.exists():
+            if not (path / MARKER).exists() and any(path.iterdir()):
+                raise WorkspaceError(
+                    f"{path} exists and is not a workspace (no {MARKER} file); "
+                    "refusing to wipe it: choose another root or name"
+                )
+            if fresh:
+                shutil.rmtree(path)
+        path.mkdir(parents=True, exist_ok=True)
+        (path / MARKER).write_text(f"workspace {name}\n", encoding="utf-8")
+        return cls(path, config)
+
+    # ----------------------------------------------------------------------------- places
+    @property
+    def name(self) -> str:
+        return self.path.name
+
+    def _dir(self, name: str) -> Path:
+        folder = self.path / name
+        folder.mkdir(exist_ok=True)
+        return folder
+
+    @property
+    def data_dir(self) -> Path:
+        """Where the simulated tables are written."""
+        return self._dir("data")
+
+    @property
+    def mlflow_db(self) -> Path:
+        """The MLflow SQLite store."""
+        return self.path / "mlflow.db"
+
+    @property
+    def tracking_uri(self) -> str:
+        """MLflow tracking URI of this workspace's SQLite store."""
+        return f"sqlite:///{self.mlflow_db}"
+
+    @property
+    def artifact_root(self) -> Path:
+        """Where MLflow keeps this workspace's artifacts."""
+        return self._dir("mlartifacts")
+
+    @property
+    def feast_dir(self) -> Path:
+        """Room for the Feast repo."""
+        return self._dir("feature_repo")
+
+    @property
+    def dvc_dir(self) -> Path:
+        """Room for the DVC (and git) repo."""
+        return self._dir("dvc_repo")
+
+    @property
+    def reports_dir(self) -> Path:
+        """Room for reports (Evidently HTML, JSON summaries)."""
+        return self._dir("reports")
+
+    def relative(self, path: str | os.PathLike[str]) -> str:
+        """Return ``path`` relative to the workspace, for output that is the same everywhere."""
+        path = Path(path).resolve()
+        try:
+            return f"<workspace>/{path.relative_to(self.path).as_posix()}"
+        except ValueError:
+            return str(path)
+
+    # ----------------------------------------------------------------------------- prerequisites
+    def require(self, *names: str) -> Any:
+        """Build the named prerequisites (and what they require) once; return their values.
+
+        Returns the value of the single prerequisite asked for, or a tuple for several.
+        """
+        if not names:
+            raise InvalidParameterError(
+                f"require() needs at least one prerequisite; known: {sorted(PREREQUISITES)}"
+            )
+        values = tuple(self._build(name, ()) for name in names)
+        return values[0] if len(values) == 1 else values
+
+    def built(self) -> list[str]:
+        """Return the prerequisites built so far, in the order they were built."""
+        return list(self._built)
+
+    def _build(self, name: str, chain: tuple[str, ...]) -> Any:
+        if name not in PREREQUISITES:
+            raise UnknownNameError(
+                f"unknown prerequisite {name!r}; known: {', '.join(sorted(PREREQUISITES))}"
+            )
+        if name in chain:
+            raise WorkspaceError(f"prerequisites form a cycle: {' -> '.join((*chain, name))}")
+        if name not in self._built:
+            prerequisite = PREREQUISITES[name]
+            for requirement in prerequisite.requires:
+                self._build(requirement, (*chain, name))
+            self._built[name] = prerequisite.load()(self)
+        return self._built[name]
+
+    def __repr__(self) -> str:
+        return f"Workspace({self.name!r}, built={self.built()})"
+
+
+# --------------------------------------------------------------------------- builders
+
+
+def build_data(workspace: Workspace) -> ChurnDataset:
+    """Simulate the workspace's dataset and write its tables to ``data/``."""
+    dataset = generate(workspace.config)
+    write_dataset(dataset, workspace.data_dir)
+    return dataset
+
+
+def build_experiment_store(workspace: Workspace) -> str:
+    """Create the workspace's MLflow SQLite store and point MLflow at it; return its URI."""
+    import mlflow
+
+    disable_telemetry()
+    mlflow.set_tracking_uri(workspace.tracking_uri)
+    workspace.artifact_root  # noqa: B018 - creates the folder
+    return workspace.tracking_uri
+
+
+def ensure_experiment(workspace: Workspace, name: str) -> str:
+    """Return the id of MLflow experiment ``name``, creating it with artifacts in the workspace."""
+    from mlflow.tracking import MlflowClient
+
+    client = MlflowClient(workspace.require("mlflow"))
+    experiment = client.get_experiment_by_name(name)
+    if experiment is not None:
+        return experiment.experiment_id
+    location = (workspace.artifact_root / name.replace(" ", "-")).as_uri()
+    return client.create_experiment(name, artifact_location=location)
+
+
+register_prerequisite(
+    Prerequisite("data", "companion.workspace:build_data", (), "dataset simulated and written")
+)
+register_prerequisite(
+    Prerequisite(
+        "mlflow", "companion.workspace:build_experiment_store", (), "MLflow SQLite store ready"
+    )
+)
