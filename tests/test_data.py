@@ -1,0 +1,324 @@
+"""The simulated dataset: determinism, schema, realistic marginals, drift with known onsets."""
+
+from __future__ import annotations
+
+import hashlib
+import os
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+import yaml
+
+from companion import data
+from companion.data import SimulationConfig, generate
+from companion.errors import InvalidParameterError, UnknownNameError
+from companion.training import evaluate, snapshot_features, train
+
+ROOT = Path(__file__).resolve().parent.parent
+
+# The content hash of the default dataset. It changes only when the generator changes on
+# purpose; then `make data` updates data/dvc.lock and this pin is updated with it.
+DEFAULT_HASH = "c787ddf95460be7ab54379b60eef0e43f4e72c59b55347cbc90835d3fed2748f"
+
+
+@pytest.fixture(scope="module")
+def default() -> data.ChurnDataset:
+    return generate()
+
+
+@pytest.fixture(scope="module")
+def features(default: data.ChurnDataset) -> pd.DataFrame:
+    return snapshot_features(default)
+
+
+def active_share(ds: data.ChurnDataset, column: str, value: str) -> pd.Series:
+    """Share of labelled (active) customers with ``column == value``, per snapshot."""
+    merged = ds.labels.merge(ds.customers[["customer_id", column]], on="customer_id")
+    return merged.groupby("snapshot_timestamp")[column].apply(lambda s: (s == value).mean())
+
+
+# --------------------------------------------------------------------------- determinism
+
+
+def test_default_dataset_content_hash_is_pinned(default):
+    assert default.content_hash() == DEFAULT_HASH
+
+
+def test_same_config_gives_identical_tables_and_other_seed_does_not():
+    config = SimulationConfig(n_customers=300, months=4, scenarios=())
+    first, second = generate(config), generate(config)
+    for name in first.all_tables():
+        pd.testing.assert_frame_equal(first.all_tables()[name], second.all_tables()[name])
+    assert generate(config, seed=7).content_hash() != first.content_hash()
+
+
+def test_scenario_order_does_not_change_the_config():
+    a = SimulationConfig(scenarios=("quality", "covariate"))
+    b = SimulationConfig(scenarios=("covariate", "quality"))
+    assert a == b and a.scenarios == ("covariate", "quality")
+
+
+def test_multiple_blocks_keep_ids_unique_and_rows_sorted(monkeypatch):
+    monkeypatch.setattr(data, "BLOCK_SIZE", 150)
+    ds = generate(n_customers=400, months=3, scenarios=())
+    assert ds.customers["customer_id"].tolist() == list(range(1, 401))
+    assert ds.activity["event_timestamp"].is_monotonic_increasing
+    keys = ds.labels[["snapshot_timestamp", "customer_id"]]
+    assert not keys.duplicated().any()
+    assert keys.equals(keys.sort_values(["snapshot_timestamp", "customer_id"]))
+
+
+# --------------------------------------------------------------------------- schema
+
+
+def test_model_facing_tables_have_the_documented_columns(default):
+    assert list(default.customers.columns) == [
+        "customer_id", "signup_date", "plan", "region", "acquisition_channel", "age_band",
+        "monthly_fee",
+    ]
+    assert list(default.activity.columns) == [
+        "customer_id", "event_timestamp", "created_timestamp", "sessions", "minutes_watched",
+        "days_active", "support_tickets", "payment_failures",
+    ]
+    assert list(default.labels.columns) == ["customer_id", "snapshot_timestamp", "churned_30d"]
+
+
+def test_truth_is_kept_apart_from_model_inputs(default):
+    for name, table in default.tables().items():
+        assert "churn_probability" not in table.columns, name
+    assert set(default.tables()) == {"customers", "activity", "labels"}
+    assert list(default.truth.columns) == ["customer_id", "snapshot_timestamp", "churn_probability"]
+    assert default.truth["churn_probability"].between(0, 1).all()
+    # one truth row for every label row, same keys
+    keys = ["customer_id", "snapshot_timestamp"]
+    pd.testing.assert_frame_equal(default.truth[keys], default.labels[keys])
+
+
+def test_activity_lies_between_signup_and_cancellation(default):
+    rows = default.activity.merge(default.customers[["customer_id", "signup_date"]])
+    assert (rows["event_timestamp"] > rows["signup_date"]).all()
+    assert (rows["created_timestamp"] > rows["event_timestamp"]).all()
+    churned = default.labels[default.labels["churned_30d"] == 1]
+    last_seen = default.activity.groupby("customer_id")["event_timestamp"].max()
+    gone_by = churned.set_index("customer_id")["snapshot_timestamp"] + pd.Timedelta(days=30)
+    assert (last_seen.reindex(gone_by.index).fillna(pd.Timestamp(0)) <= gone_by).all()
+    # a customer who churned is never labelled again afterwards
+    later = default.labels.merge(churned[["customer_id", "snapshot_timestamp"]], on="customer_id",
+                                 suffixes=("", "_churn"))
+    assert (later["snapshot_timestamp"] <= later["snapshot_timestamp_churn"]).all()
+
+
+def test_labels_only_for_customers_signed_up_before_the_snapshot(default):
+    rows = default.labels.merge(default.customers[["customer_id", "signup_date"]])
+    assert (rows["signup_date"] < rows["snapshot_timestamp"]).all()
+
+
+# --------------------------------------------------------------------------- marginals
+
+
+def test_monthly_churn_is_a_few_percent_before_drift(default):
+    rates = default.labels.groupby("snapshot_timestamp")["churned_30d"].mean()
+    before = rates[rates.index < default.config.onset("covariate")]
+    assert before.between(0.015, 0.04).all(), before
+    # the truth is calibrated: mean true probability matches the observed rate
+    truth = default.truth.groupby("snapshot_timestamp")["churn_probability"].mean()
+    assert np.allclose(truth, rates, atol=0.01)
+
+
+def test_annual_churn_of_the_starting_customers_is_near_a_quarter(default):
+    first = default.labels[default.labels["snapshot_timestamp"] == default.snapshots[0]]
+    churners = default.labels.loc[default.labels["churned_30d"] == 1, "customer_id"]
+    annual = first["customer_id"].isin(churners).mean()
+    assert 0.18 < annual < 0.45, annual
+
+
+def test_weekly_activity_is_plausible(default):
+    clean = default.activity[default.activity["event_timestamp"] < default.config.onset("quality")]
+    assert 3 < clean["sessions"].mean() < 8
+    assert 60 < clean["minutes_watched"].median() < 150
+    assert (clean["days_active"] <= 7).all() and (clean["days_active"] <= clean["sessions"]).all()
+
+
+# --------------------------------------------------------------------------- drift scenarios
+
+
+def test_onsets_are_recorded_as_configured(default):
+    onsets = default.onsets.set_index("scenario")["onset"]
+    assert onsets.to_dict() == {
+        "covariate": pd.Timestamp("2025-06-01"),
+        "concept": pd.Timestamp("2025-09-01"),
+        "quality": pd.Timestamp("2025-11-01"),
+    }
+    assert generate(n_customers=50, months=3, scenarios=()).onsets.empty
+
+
+def test_covariate_drift_changes_the_population_after_onset_only(default):
+    onset = default.config.onset("covariate")
+    partner = active_share(default, "acquisition_channel", "partner_bundle")
+    assert (partner[partner.index < onset] == 0).all()
+    assert partner.iloc[-1] > 0.07
+    young = active_share(default, "age_band", "18-24")
+    before = young[young.index < onset]
+    assert before.max() - before.min() < 0.015  # stable before the onset
+    assert young.iloc[-1] - before.mean() > 0.03  # clearly shifted after it
+    control = generate(scenarios=("concept", "quality"))
+    assert (active_share(control, "acquisition_channel", "partner_bundle") == 0).all()
+
+
+def test_concept_drift_costs_a_model_trained_before_it_roc_auc(default, features):
+    onset = default.config.onset("concept")
+    snaps = default.snapshots
+    k = snaps.index(onset)
+    model = train(features[features["snapshot_timestamp"].isin(snaps[k - 4 : k - 2])], seed=0)
+
+    def auc(months):
+        return np.mean(
+            [evaluate(model, features[features["snapshot_timestamp"] == s])["roc_auc"] for s in months]
+        )
+
+    before, after = auc(snaps[k - 2 : k]), auc(snaps[k:])
+    assert before - after > 0.04, (before, after)
+
+
+def test_concept_drift_makes_the_loyal_segment_churn(default):
+    def segment_rate(ds):
+        rows = ds.labels.merge(ds.customers, on="customer_id")
+        segment = rows["plan"].isin(["standard", "premium"]) & rows["age_band"].isin(["45-54", "55+"])
+        after = rows["snapshot_timestamp"] >= pd.Timestamp("2025-09-01")
+        return rows.loc[segment & ~after, "churned_30d"].mean(), rows.loc[segment & after, "churned_30d"].mean()
+
+    before, after = segment_rate(default)
+    assert after > 4 * before
+    control_before, control_after = segment_rate(generate(scenarios=("covariate", "quality")))
+    assert control_after < 2 * control_before
+
+
+def test_quality_incident_changes_units_and_nulls_after_onset_only(default):
+    onset = default.config.onset("quality")
+    act = default.activity
+    before, after = act[act["event_timestamp"] < onset], act[act["event_timestamp"] >= onset]
+    assert before["minutes_watched"].isna().mean() < 0.01
+    assert after["minutes_watched"].isna().mean() > 0.06
+    assert (before["minutes_watched"] > 3000).mean() < 0.01
+    assert (after["minutes_watched"] > 3000).mean() > 0.15
+    # the truth does not change with a data-quality incident
+    control = generate(scenarios=("covariate", "concept"))
+    pd.testing.assert_frame_equal(control.truth, default.truth)
+
+
+# --------------------------------------------------------------------------- bad input
+
+
+@pytest.mark.parametrize(
+    ("params", "message"),
+    [
+        ({"n_customers": 0}, "n_customers must be >= 1, got 0"),
+        ({"n_customers": -5}, "n_customers must be >= 1, got -5"),
+        ({"n_customers": 10.5}, "n_customers must be an int, got 10.5"),
+        ({"n_customers": "100"}, "n_customers must be an int, got '100'"),
+        ({"n_customers": True}, "n_customers must be an int, got True"),
+        ({"months": 0}, "months must be >= 1, got 0"),
+        ({"seed": -1}, "seed must be >= 0, got -1"),
+        ({"start": "2025-13-01"}, "start must be a date like '2025-01-01', got '2025-13-01'"),
+        ({"start": 20250101}, "start must be a date string like '2025-01-01', got 20250101"),
+        ({"start": "2025-01-01 10:00"}, "start must be a date without a time"),
+        ({"scenarios": "covariate"}, "scenarios must be a tuple of names"),
+        ({"scenarios": ("covariate", "covariate")}, "scenarios must not repeat"),
+        ({"months": 5}, "covariate_onset must be a snapshot index between 1 and months - 1 = 4"),
+        ({"concept_onset": 0}, "concept_onset must be >= 1, got 0"),
+    ],
+)
+def test_bad_parameters_name_the_value_and_what_is_accepted(params, message):
+    with pytest.raises(InvalidParameterError, match=message.replace("(", r"\(").replace(")", r"\)")):
+        SimulationConfig(**params)
+
+
+def test_unknown_scenario_lists_the_accepted_ones():
+    with pytest.raises(UnknownNameError, match=r"scenario 'seasonal' is not known; accepted: 'covariate', 'concept', 'quality'"):
+        SimulationConfig(scenarios=("seasonal",))
+
+
+def test_end_before_start_is_refused():
+    with pytest.raises(InvalidParameterError, match=r"end '2024-06-01' must be after start '2025-01-01'"):
+        SimulationConfig.between("2025-01-01", "2024-06-01")
+    assert SimulationConfig.between("2025-01-01", "2026-01-01").months == 12
+
+
+def test_unknown_params_file_keys_are_refused(tmp_path):
+    path = tmp_path / "params.yaml"
+    path.write_text(yaml.safe_dump({"simulation": {"n_customer": 10}}))
+    with pytest.raises(InvalidParameterError, match=r"unknown simulation parameter\(s\) \['n_customer'\]"):
+        data.load_params(path)
+
+
+def test_generate_rejects_a_config_of_the_wrong_type():
+    with pytest.raises(InvalidParameterError, match="config must be a SimulationConfig, got dict"):
+        generate({"n_customers": 10})
+
+
+# --------------------------------------------------------------------------- files
+
+
+def test_write_and_read_back_round_trip(tmp_path):
+    ds = generate(n_customers=200, months=3, scenarios=())
+    paths = data.write_dataset(ds, tmp_path / "ds")
+    assert sorted(p.name for p in (tmp_path / "ds").iterdir()) == sorted(data.TABLE_FILES.values())
+    for name, frame in ds.all_tables().items():
+        back = data.read_table(tmp_path / "ds", name)
+        pd.testing.assert_frame_equal(back, frame, check_categorical=False)
+        assert paths[name].exists()
+
+
+def test_a_failed_write_leaves_nothing_half_written(tmp_path, monkeypatch):
+    ds = generate(n_customers=100, months=2, scenarios=())
+    calls = {"n": 0}
+    real = pd.DataFrame.to_parquet
+
+    def failing(self, *args, **kwargs):
+        calls["n"] += 1
+        if calls["n"] == 3:
+            raise OSError("disk full")
+        return real(self, *args, **kwargs)
+
+    monkeypatch.setattr(pd.DataFrame, "to_parquet", failing)
+    with pytest.raises(OSError, match="disk full"):
+        data.write_dataset(ds, tmp_path / "ds")
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_read_table_names_a_missing_table(tmp_path):
+    with pytest.raises(FileNotFoundError, match="no labels table at"):
+        data.read_table(tmp_path, "labels")
+    with pytest.raises(UnknownNameError, match="table 'label' is not known"):
+        data.read_table(tmp_path, "label")
+
+
+def md5(path: Path) -> str:
+    return hashlib.md5(path.read_bytes()).hexdigest()
+
+
+@pytest.mark.slow
+def test_dvc_lock_hashes_are_reproduced_from_a_fresh_generation(tmp_path):
+    lock = yaml.safe_load((ROOT / "data" / "dvc.lock").read_text())
+    config = data.load_params(ROOT / "data" / "params.yaml")
+    dataset = generate(config)
+    data.write_dataset(dataset, tmp_path / "generated")
+    data.write_sample(dataset, tmp_path / "sample", 50)
+    checked = 0
+    for stage in ("generate", "sample"):
+        for out in lock["stages"][stage]["outs"]:
+            assert md5(tmp_path / out["path"]) == out["md5"], out["path"]
+            checked += 1
+    assert checked == 10
+    # the committed CSV sample is what the pipeline produces
+    for name in ("customers", "activity", "labels"):
+        assert md5(ROOT / "data" / "sample" / f"{name}.csv") == md5(tmp_path / "sample" / f"{name}.csv")
+
+
+def test_dvc_lock_records_the_params_file():
+    lock = yaml.safe_load((ROOT / "data" / "dvc.lock").read_text())
+    params = yaml.safe_load((ROOT / "data" / "params.yaml").read_text())
+    assert lock["stages"]["generate"]["params"]["params.yaml"]["simulation"] == params["simulation"]
+    assert os.path.exists(ROOT / "data" / "dvc.yaml")
