@@ -1,0 +1,118 @@
+"""The book's structure: what Quarto needs to render it, checked without Quarto."""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+
+import nbformat
+import pytest
+import yaml
+
+ROOT = Path(__file__).resolve().parent.parent
+CONFIG = yaml.safe_load((ROOT / "_quarto.yml").read_text())
+NOTEBOOKS = sorted((ROOT / "notebooks").glob("*.ipynb"))
+SEC_ID = re.compile(r"\{#(sec-[A-Za-z0-9_-]+)[^}]*\}")
+SEC_REF = re.compile(r"(?<![\w{#])@(sec-[A-Za-z0-9_-]*[A-Za-z0-9])")
+
+
+def listed_files() -> list[str]:
+    files = []
+    for entry in CONFIG["book"]["chapters"] + CONFIG["book"].get("appendices", []):
+        if isinstance(entry, str):
+            files.append(entry)
+        else:
+            files.append(entry["part"])
+            files.extend(entry.get("chapters", []))
+    return files
+
+
+def markdown_sources() -> dict[str, str]:
+    sources = {str(p.relative_to(ROOT)): p.read_text() for p in [ROOT / "index.qmd", *ROOT.glob("book/*.qmd")]}
+    for path in NOTEBOOKS:
+        nb = nbformat.read(path, as_version=4)
+        sources[str(path.relative_to(ROOT))] = "\n".join(
+            c.source for c in nb.cells if c.cell_type == "markdown"
+        )
+    return sources
+
+
+def test_config_is_a_book_with_three_parts_and_an_index_first():
+    assert CONFIG["project"]["type"] == "book"
+    chapters = CONFIG["book"]["chapters"]
+    assert chapters[0] == "index.qmd" and (ROOT / "index.qmd").exists()
+    parts = [c["part"] for c in chapters if isinstance(c, dict)]
+    assert parts == ["book/part-1-levels.qmd", "book/part-2-skills.qmd", "book/part-3-continuous.qmd"]
+    assert CONFIG["execute"]["enabled"] is False  # render the stored outputs, never re-execute
+
+
+def test_every_listed_file_exists_and_every_notebook_is_listed():
+    listed = listed_files()
+    missing = [f for f in listed if not (ROOT / f).exists()]
+    assert not missing, f"listed in _quarto.yml but missing: {missing}"
+    unlisted = [str(p.relative_to(ROOT)) for p in NOTEBOOKS if str(p.relative_to(ROOT)) not in listed]
+    assert not unlisted, f"notebooks not listed in _quarto.yml: {unlisted}"
+    assert len(listed) == len(set(listed))
+
+
+def test_chapters_are_listed_in_number_order():
+    chapters = [f for f in listed_files() if f.startswith("notebooks/")]
+    assert chapters == sorted(chapters)
+    assert all(re.fullmatch(r"notebooks/\d\d-[a-z0-9-]+\.ipynb", c) for c in chapters)
+
+
+def test_every_section_reference_resolves_to_one_id():
+    sources = markdown_sources()
+    ids: dict[str, str] = {}
+    for name, text in sources.items():
+        for sec in SEC_ID.findall(text):
+            assert sec not in ids, f"{sec} defined in {ids.get(sec)} and {name}"
+            ids[sec] = name
+    dangling = {
+        f"{name}: @{ref}" for name, text in sources.items() for ref in SEC_REF.findall(text) if ref not in ids
+    }
+    assert not dangling, f"references to undefined sections: {sorted(dangling)}"
+    assert len(ids) >= 4
+
+
+@pytest.mark.parametrize("path", NOTEBOOKS, ids=[p.name for p in NOTEBOOKS])
+def test_notebook_is_valid_titled_parameterised_and_executed(path):
+    nb = nbformat.read(path, as_version=4)
+    nbformat.validate(nb)
+    first = nb.cells[0]
+    assert first.cell_type == "markdown" and first.source.startswith("# ")
+    assert SEC_ID.search(first.source.splitlines()[0]), "the title needs a {#sec-...} id"
+    code = [c for c in nb.cells if c.cell_type == "code"]
+    assert code[0].source.startswith("#| include: false") and "setup_notebook()" in code[0].source
+    assert sum("parameters" in c.metadata.get("tags", []) for c in code) == 1
+    assert "WORKSPACE_ROOT" in next(c.source for c in code if "parameters" in c.metadata.get("tags", []))
+    assert all(c.execution_count is not None for c in code), "commit the notebook executed"
+    assert not [o for c in code for o in c.outputs if o.output_type == "error"]
+    assert not [o for c in code for o in c.outputs if o.get("name") == "stderr"], "no stderr in the book"
+    assert "papermill" not in nb.metadata, "run `make run` so volatile metadata is stripped"
+    assert all("injected-parameters" not in c.metadata.get("tags", []) for c in code)
+    assert "What this chapter proved" in "\n".join(c.source for c in nb.cells if c.cell_type == "markdown")
+
+
+@pytest.mark.parametrize("path", NOTEBOOKS, ids=[p.name for p in NOTEBOOKS])
+def test_figures_are_labelled_and_captioned(path):
+    nb = nbformat.read(path, as_version=4)
+    for cell in nb.cells:
+        if cell.cell_type == "code" and "#| label: fig-" in cell.source:
+            assert "#| fig-cap:" in cell.source, cell.source.splitlines()[0]
+            assert any("image/png" in o.get("data", {}) for o in cell.outputs), "figure not rendered"
+
+
+def test_the_rendering_workflow_sets_up_quarto_and_renders():
+    workflow = yaml.safe_load((ROOT / ".github" / "workflows" / "book.yml").read_text())
+    steps = [s for job in workflow["jobs"].values() for s in job["steps"]]
+    assert any("quarto-dev/quarto-actions/setup" in s.get("uses", "") for s in steps)
+    assert any("quarto render" in s.get("run", "") for s in steps)
+
+
+def test_readme_opens_with_the_two_commands():
+    readme = (ROOT / "README.md").read_text()
+    head = readme[: readme.index("\n## ")]
+    assert "make run" in head and "make test" in head
+    assert "bash .ci/run" not in head
+    assert "make test" in (ROOT / ".ci" / "run").read_text()

@@ -1,0 +1,115 @@
+"""Executing chapters: papermill with parameters, normalised outputs, failures leave nothing."""
+
+from __future__ import annotations
+
+import hashlib
+from pathlib import Path
+
+import nbformat
+import pytest
+from nbformat.v4 import new_code_cell, new_markdown_cell, new_notebook
+
+from companion import runner
+from companion.errors import InvalidParameterError, NotebookExecutionError
+
+ROOT = Path(__file__).resolve().parent.parent
+CHAPTER_1 = ROOT / "notebooks" / "01-level-0-manual.ipynb"
+
+
+def digest(path: Path) -> str:
+    return hashlib.sha256(path.read_bytes()).hexdigest()
+
+
+def small_notebook(path: Path, body: str) -> Path:
+    nb = new_notebook(
+        cells=[
+            new_markdown_cell("# Demo {#sec-demo}"),
+            new_code_cell("X = 2", metadata={"tags": ["parameters"]}),
+            new_code_cell(body),
+        ],
+        metadata={"kernelspec": {"name": "python3", "display_name": "Python 3", "language": "python"}},
+    )
+    nbformat.write(nb, path)
+    return path
+
+
+def test_list_chapters_finds_numbered_notebooks_in_order(tmp_path):
+    for name in ["02-b.ipynb", "01-a.ipynb", "notes.ipynb", "10-c.ipynb"]:
+        (tmp_path / name).write_text("{}")
+    assert [p.name for p in runner.list_chapters(tmp_path)] == ["01-a.ipynb", "02-b.ipynb", "10-c.ipynb"]
+    with pytest.raises(InvalidParameterError, match="no notebooks folder at"):
+        runner.list_chapters(tmp_path / "missing")
+
+
+def test_normalise_strips_what_changes_between_runs():
+    nb = new_notebook(cells=[new_code_cell("1")])
+    nb.metadata["papermill"] = {"start_time": "2026-01-01T00:00:00", "input_path": "/tmp/x"}
+    nb.metadata["widgets"] = {"state": {}}
+    nb.metadata["language_info"] = {"name": "python", "version": "3.11.7"}
+    nb.cells[0].metadata["papermill"] = {"duration": 0.1}
+    nb.cells[0].metadata["execution"] = {"iopub.execute_input": "2026-01-01"}
+    nb.cells[0].metadata["tags"] = ["parameters"]
+    runner.normalise(nb)
+    assert "papermill" not in nb.metadata and "widgets" not in nb.metadata
+    assert "version" not in nb.metadata["language_info"]
+    assert nb.metadata["kernelspec"]["name"] == "python3"
+    assert nb.cells[0].metadata == {"tags": ["parameters"]}
+
+
+@pytest.mark.slow
+def test_execute_injects_parameters_and_writes_a_normalised_notebook(tmp_path):
+    source = small_notebook(tmp_path / "01-demo.ipynb", "print(X * 21)")
+    out = tmp_path / "out.ipynb"
+    run = runner.execute(source, out, parameters={"X": 3})
+    assert run.chapter == "01-demo.ipynb" and run.cells == 3
+    nb = nbformat.read(out, as_version=4)
+    assert nb.cells[-1].outputs[0]["text"] == "63\n"
+    assert any("injected-parameters" in c.metadata.get("tags", []) for c in nb.cells)
+    assert "papermill" not in nb.metadata
+    assert all("papermill" not in c.metadata and "execution" not in c.metadata for c in nb.cells)
+
+
+@pytest.mark.slow
+def test_a_failing_chapter_names_the_cell_and_leaves_the_file_untouched(tmp_path):
+    source = small_notebook(tmp_path / "01-demo.ipynb", "raise ValueError('bad month')")
+    before = digest(source)
+    with pytest.raises(NotebookExecutionError, match=r"01-demo.ipynb failed in cell \d+: ValueError: bad month"):
+        runner.execute(source)
+    assert digest(source) == before
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["01-demo.ipynb"]
+
+
+def test_execute_refuses_bad_arguments(tmp_path):
+    with pytest.raises(InvalidParameterError, match="no notebook at"):
+        runner.execute(tmp_path / "missing.ipynb")
+    source = small_notebook(tmp_path / "01-demo.ipynb", "pass")
+    with pytest.raises(InvalidParameterError, match="parameters must be a mapping of name to value, got list"):
+        runner.execute(source, parameters=[("X", 1)])
+
+
+def test_parameters_from_the_command_line_are_yaml_values():
+    assert runner._parse_parameter("N_CUSTOMERS=1500") == ("N_CUSTOMERS", 1500)
+    assert runner._parse_parameter("EXPORT_MONTH='2025-05-01'") == ("EXPORT_MONTH", "2025-05-01")
+    with pytest.raises(InvalidParameterError, match="parameter must look like NAME=VALUE, got 'oops'"):
+        runner._parse_parameter("oops")
+
+
+@pytest.mark.slow
+def test_chapter_1_runs_with_non_default_parameters(tmp_path):
+    """The book's first chapter, run through papermill with other parameters than its defaults."""
+    before = digest(CHAPTER_1)
+    out = tmp_path / "01-level-0-manual.ipynb"
+    runner.execute(
+        CHAPTER_1,
+        out,
+        parameters={"WORKSPACE_ROOT": str(tmp_path / "build"), "N_CUSTOMERS": 3000, "SEED": 7,
+                    "MODEL_SEED": 1},
+    )
+    nb = nbformat.read(out, as_version=4)
+    text = "\n".join(
+        o.get("text", "") for c in nb.cells if c.cell_type == "code" for o in c.outputs
+    )
+    assert "3,000 customers" in text
+    assert text.count("PASS ") == 6 and "FAIL" not in text
+    assert (tmp_path / "build" / "01-level-0-manual" / "prod_server" / "churn_model.pkl").exists()
+    assert digest(CHAPTER_1) == before  # the committed chapter is not touched

@@ -1,0 +1,115 @@
+"""Features at a snapshot never look past it; models train and score as documented."""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from companion.data import generate
+from companion.errors import InvalidParameterError, UnknownNameError
+from companion.training import (
+    FEATURES,
+    TARGET,
+    evaluate,
+    make_model,
+    snapshot_features,
+    time_split,
+    train,
+)
+
+
+@pytest.fixture(scope="module")
+def dataset():
+    return generate(n_customers=1500, months=6, scenarios=())
+
+
+@pytest.fixture(scope="module")
+def frame(dataset):
+    return snapshot_features(dataset)
+
+
+def test_one_row_per_label_with_features_then_label(dataset, frame):
+    assert len(frame) == len(dataset.labels)
+    assert list(frame.columns) == ["customer_id", "snapshot_timestamp", *FEATURES, TARGET]
+    assert frame[FEATURES].select_dtypes("number").notna().all().all()
+
+
+def test_features_equal_a_brute_force_sum_over_the_window(dataset, frame):
+    act = dataset.activity
+    rng = np.random.default_rng(0)
+    for i in rng.choice(len(frame), size=25, replace=False):
+        row = frame.iloc[i]
+        mine = act[
+            (act["customer_id"] == row["customer_id"])
+            & (act["event_timestamp"] <= row["snapshot_timestamp"])
+            & (act["event_timestamp"] > row["snapshot_timestamp"] - pd.Timedelta(weeks=4))
+        ]
+        assert row["sessions_4w"] == mine["sessions"].sum()
+        assert row["minutes_4w"] == pytest.approx(mine["minutes_watched"].sum())
+        assert row["weeks_seen_4w"] == len(mine)
+
+
+def test_features_never_use_activity_after_the_snapshot(dataset):
+    snapshot = dataset.snapshots[3]
+    before = snapshot_features(dataset, [snapshot])
+    # Wipe every activity row after the snapshot: the features must not change.
+    truncated = dataset.__class__(
+        **{**dataset.__dict__, "activity": dataset.activity[dataset.activity["event_timestamp"] <= snapshot]}
+    )
+    pd.testing.assert_frame_equal(before, snapshot_features(truncated, [snapshot]))
+
+
+def test_unknown_snapshot_lists_the_accepted_ones(dataset):
+    with pytest.raises(InvalidParameterError, match=r"snapshot\(s\) \['2031-01-01'\] are not in the dataset; accepted: \['2025-01-01'"):
+        snapshot_features(dataset, ["2031-01-01"])
+    with pytest.raises(InvalidParameterError, match="window_weeks must be >= 1, got 0"):
+        snapshot_features(dataset, window_weeks=0)
+
+
+@pytest.mark.parametrize("kind", ["logistic", "gbm"])
+def test_models_learn_churn_from_the_past(frame, dataset, kind):
+    train_rows, test_rows = time_split(frame, dataset.snapshots[:4], dataset.snapshots[5])
+    model = train(train_rows, kind=kind, seed=0)
+    scores = evaluate(model, test_rows)
+    assert scores["roc_auc"] > 0.7  # the simulation's churn depends on recent activity
+    assert scores["rows"] == len(test_rows)
+    assert scores["churn_rate"] == pytest.approx(test_rows[TARGET].mean())
+    assert 0 < scores["brier"] < scores["churn_rate"]  # better than nothing, worse than perfect
+    again = evaluate(train(train_rows, kind=kind, seed=0), test_rows)
+    assert again == scores  # seeded: the same numbers twice
+
+
+def test_estimator_params_are_passed_through_and_bad_ones_named(frame):
+    model = train(frame, kind="logistic", C=0.1)
+    assert model.named_steps["model"].C == 0.1
+    with pytest.raises(InvalidParameterError, match=r"logistic model does not accept \{'depth': 3\}"):
+        train(frame, kind="logistic", depth=3)
+
+
+def test_unknown_model_kind_is_refused():
+    with pytest.raises(UnknownNameError, match=r"model kind 'forest' is not known; accepted: 'logistic', 'gbm'"):
+        make_model("forest")
+
+
+def test_frames_without_the_features_are_refused(frame):
+    with pytest.raises(InvalidParameterError, match=r"frame is missing column\(s\) \['plan'\]"):
+        train(frame.drop(columns="plan"))
+    with pytest.raises(InvalidParameterError, match="frame has no rows"):
+        train(frame.iloc[:0])
+    with pytest.raises(InvalidParameterError, match="expected a pandas DataFrame, got list"):
+        train([1, 2])
+
+
+def test_evaluation_needs_both_classes(frame):
+    model = train(frame, kind="logistic")
+    stayers = frame[frame[TARGET] == 0].head(50)
+    with pytest.raises(InvalidParameterError, match="cannot evaluate on 50 rows with a single class"):
+        evaluate(model, stayers)
+
+
+def test_time_split_refuses_a_test_month_before_training(frame, dataset):
+    with pytest.raises(InvalidParameterError, match="test snapshot 2025-02-01 must come after every training snapshot"):
+        time_split(frame, dataset.snapshots[2:4], dataset.snapshots[1])
+    with pytest.raises(InvalidParameterError, match="no rows for training snapshots"):
+        time_split(frame, ["2024-01-01"], dataset.snapshots[1])

@@ -1,0 +1,155 @@
+"""Workspaces: isolated folders, prerequisites built once, telemetry off, nothing at import."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+
+import pytest
+
+from companion import workspace
+from companion.data import SimulationConfig
+from companion.errors import InvalidParameterError, UnknownNameError, WorkspaceError
+from companion.workspace import Prerequisite, Workspace
+
+SMALL = SimulationConfig(n_customers=150, months=3, scenarios=())
+
+
+def test_create_makes_an_isolated_folder_with_its_places(tmp_path):
+    ws = Workspace.create("05-demo", root=tmp_path, config=SMALL)
+    assert ws.path == tmp_path / "05-demo" and (ws.path / workspace.MARKER).exists()
+    for place in (ws.data_dir, ws.artifact_root, ws.feast_dir, ws.dvc_dir, ws.reports_dir):
+        assert place.is_dir() and place.parent == ws.path
+    assert ws.tracking_uri == f"sqlite:///{ws.path / 'mlflow.db'}"
+    assert ws.relative(ws.reports_dir / "drift.html") == "<workspace>/reports/drift.html"
+
+
+def test_two_chapters_never_share_a_folder(tmp_path):
+    a = Workspace.create("03-a", root=tmp_path, config=SMALL)
+    b = Workspace.create("04-b", root=tmp_path, config=SMALL)
+    (a.reports_dir / "x.txt").write_text("a")
+    assert not (b.reports_dir / "x.txt").exists()
+    assert a.tracking_uri != b.tracking_uri
+
+
+def test_fresh_wipes_a_previous_run_and_keep_does_not(tmp_path):
+    ws = Workspace.create("01-x", root=tmp_path, config=SMALL)
+    (ws.path / "old.txt").write_text("old")
+    kept = Workspace.create("01-x", root=tmp_path, config=SMALL, fresh=False)
+    assert (kept.path / "old.txt").exists()
+    fresh = Workspace.create("01-x", root=tmp_path, config=SMALL)
+    assert not (fresh.path / "old.txt").exists()
+
+
+def test_a_folder_that_is_not_a_workspace_is_never_wiped(tmp_path):
+    precious = tmp_path / "01-x"
+    precious.mkdir()
+    (precious / "thesis.tex").write_text("years of work")
+    with pytest.raises(WorkspaceError, match="is not a workspace"):
+        Workspace.create("01-x", root=tmp_path)
+    assert (precious / "thesis.tex").read_text() == "years of work"
+
+
+@pytest.mark.parametrize("name", ["", "../escape", "a b", None, "x/y"])
+def test_bad_workspace_names_are_refused(tmp_path, name):
+    with pytest.raises(InvalidParameterError, match="workspace name must be"):
+        Workspace.create(name, root=tmp_path)
+
+
+def test_config_must_be_a_simulation_config(tmp_path):
+    with pytest.raises(InvalidParameterError, match="config must be a SimulationConfig, got dict"):
+        Workspace.create("x", root=tmp_path, config={"n_customers": 5})
+
+
+def test_data_prerequisite_is_built_once_and_written(tmp_path):
+    ws = Workspace.create("01-x", root=tmp_path, config=SMALL)
+    first = ws.require("data")
+    assert ws.require("data") is first
+    assert ws.built() == ["data"]
+    assert sorted(p.name for p in ws.data_dir.iterdir()) == sorted(
+        ["customers.parquet", "activity.parquet", "labels.parquet", "truth.parquet", "onsets.parquet"]
+    )
+    assert first.config == SMALL
+
+
+def test_mlflow_prerequisite_points_at_the_workspace_store(tmp_path):
+    import mlflow
+
+    ws = Workspace.create("05-x", root=tmp_path, config=SMALL)
+    uri = ws.require("mlflow")
+    assert uri == ws.tracking_uri == mlflow.get_tracking_uri()
+    experiment_id = workspace.ensure_experiment(ws, "churn")
+    assert workspace.ensure_experiment(ws, "churn") == experiment_id
+    location = mlflow.get_experiment(experiment_id).artifact_location
+    assert location.startswith(ws.artifact_root.as_uri())
+    assert ws.mlflow_db.exists()
+
+
+def test_unknown_prerequisite_lists_the_known_ones(tmp_path):
+    ws = Workspace.create("x", root=tmp_path, config=SMALL)
+    with pytest.raises(UnknownNameError, match=r"unknown prerequisite 'feature'; known: .*data"):
+        ws.require("feature")
+    with pytest.raises(InvalidParameterError, match="needs at least one prerequisite"):
+        ws.require()
+
+
+def test_prerequisites_build_their_requirements_first(tmp_path, monkeypatch):
+    (tmp_path / "steps_demo.py").write_text(
+        "ORDER = []\n"
+        "def build_a(ws):\n    ORDER.append('a')\n    return 'a'\n"
+        "def build_b(ws):\n    ORDER.append('b')\n    return 'b'\n"
+    )
+    monkeypatch.syspath_prepend(str(tmp_path))
+    monkeypatch.setitem(workspace.PREREQUISITES, "a", Prerequisite("a", "steps_demo:build_a"))
+    monkeypatch.setitem(workspace.PREREQUISITES, "b", Prerequisite("b", "steps_demo:build_b", ("a",)))
+    ws = Workspace.create("x", root=tmp_path / "ws", config=SMALL)
+    assert ws.require("b") == "b" and ws.require("a", "b") == ("a", "b")
+    import steps_demo
+
+    assert steps_demo.ORDER == ["a", "b"] and ws.built() == ["a", "b"]
+
+
+def test_a_prerequisite_cycle_is_reported(tmp_path, monkeypatch):
+    monkeypatch.setitem(workspace.PREREQUISITES, "p", Prerequisite("p", "x:y", ("q",)))
+    monkeypatch.setitem(workspace.PREREQUISITES, "q", Prerequisite("q", "x:y", ("p",)))
+    ws = Workspace.create("x", root=tmp_path, config=SMALL)
+    with pytest.raises(WorkspaceError, match="cycle: p -> q -> p"):
+        ws.require("p")
+
+
+def test_registering_a_prerequisite_with_unknown_requirements_fails():
+    with pytest.raises(UnknownNameError, match=r"requires unknown \['nope'\]"):
+        workspace.register_prerequisite(Prerequisite("z", "x:y", ("nope",)))
+    assert "z" not in workspace.PREREQUISITES
+
+
+def test_disable_telemetry_sets_every_tool_off(monkeypatch):
+    for key in workspace.TELEMETRY_OFF:
+        monkeypatch.delenv(key, raising=False)
+    changed = workspace.disable_telemetry()
+    assert os.environ["MLFLOW_DISABLE_TELEMETRY"] == "true"
+    assert os.environ["DVC_NO_ANALYTICS"] == "1"
+    assert os.environ["FEAST_USAGE"] == "False"
+    assert os.environ["DO_NOT_TRACK"] == "1"
+    assert changed == workspace.TELEMETRY_OFF
+
+
+def test_importing_the_companion_changes_nothing(tmp_path):
+    """Import every companion module in a clean interpreter: no env var set, no file created."""
+    code = (
+        "import os, pkgutil, importlib\n"
+        # third-party libraries set variables of their own on import; load them first
+        "import sklearn, mlflow, feast, dvc.api, evidently, deltalake, matplotlib, nbformat\n"
+        "import companion\n"
+        "before = dict(os.environ)\n"
+        "for m in pkgutil.iter_modules(companion.__path__):\n"
+        "    importlib.import_module('companion.' + m.name)\n"
+        "assert dict(os.environ) == before, set(os.environ) ^ set(before)\n"
+        "print(sorted(os.listdir('.')))\n"
+    )
+    env = {k: v for k, v in os.environ.items() if k not in workspace.TELEMETRY_OFF}
+    out = subprocess.run(
+        [sys.executable, "-c", code], cwd=tmp_path, env=env, capture_output=True, text=True, check=True
+    )
+    assert out.stdout.strip() == "[]"
