@@ -34,10 +34,10 @@ render:
 	     echo "Install Quarto (https://quarto.org/docs/get-started/) and run 'quarto render'."; fi
 
 test: setup  ## unit tests, book structure checks, and nbval (strict) over every chapter
-	$(BIN)/python -m pytest tests notebooks $(NBVAL)
+	$(BIN)/python -m pytest tests companion notebooks --doctest-modules $(NBVAL)
 
 unit: setup  ## unit and structure tests only (no notebooks)
-	$(BIN)/python -m pytest tests
+	$(BIN)/python -m pytest tests companion --doctest-modules
 
 notebooks: setup  ## nbval over the chapters only
 	$(BIN)/python -m pytest notebooks $(NBVAL)

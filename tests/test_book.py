@@ -116,3 +116,16 @@ def test_readme_opens_with_the_two_commands():
     assert "make run" in head and "make test" in head
     assert "bash .ci/run" not in head
     assert "make test" in (ROOT / ".ci" / "run").read_text()
+
+
+def test_benchmark_results_cover_every_chapter_and_the_data_sizes():
+    import json
+
+    results = ROOT / "benchmarks" / "results"
+    chapters = json.loads((results / "chapters.json").read_text())
+    measured = {row["chapter"] for row in chapters["chapters"]}
+    assert measured == {p.stem for p in NOTEBOOKS}, "run `make bench` after adding a chapter"
+    for row in chapters["chapters"]:
+        assert row["seconds"] > 0 and row["peak_tree_mib"] > 0
+    sizes = [row["n_customers"] for row in json.loads((results / "data.json").read_text())["results"]]
+    assert sizes == [10_000, 100_000, 1_000_000]
