@@ -37,7 +37,9 @@ def run_measured(command: list[str], cwd: str | Path | None = None) -> dict:
     ``peak_process_mib`` the largest single process.
     """
     started = time.perf_counter()
-    proc = subprocess.Popen(command, cwd=cwd, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    proc = subprocess.Popen(
+        command, cwd=cwd, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True
+    )
     peaks = {"tree": 0, "process": 0}
 
     def sample() -> None:

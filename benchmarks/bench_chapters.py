@@ -26,10 +26,7 @@ CHAPTER_BUDGET_S, BOOK_BUDGET_S, MEMORY_BUDGET_MIB = 60, 8 * 60, 1.5 * 1024
 
 
 def execute(notebook: Path, out: Path) -> dict:
-    code = (
-        "from companion.runner import execute\n"
-        f"execute({str(notebook)!r}, {str(out)!r})\n"
-    )
+    code = f"from companion.runner import execute\nexecute({str(notebook)!r}, {str(out)!r})\n"
     return run_measured([sys.executable, "-c", code], cwd=ROOT)
 
 
@@ -41,10 +38,24 @@ def main() -> None:
     args = parser.parse_args()
     with tempfile.TemporaryDirectory() as tmp:
         empty = Path(tmp) / "00-empty.ipynb"
-        nbformat.write(new_notebook(cells=[new_code_cell("pass")], metadata={
-            "kernelspec": {"name": "python3", "display_name": "Python 3", "language": "python"}}), empty)
+        nbformat.write(
+            new_notebook(
+                cells=[new_code_cell("pass")],
+                metadata={
+                    "kernelspec": {
+                        "name": "python3",
+                        "display_name": "Python 3",
+                        "language": "python",
+                    }
+                },
+            ),
+            empty,
+        )
         floor = execute(empty, Path(tmp) / "out-empty.ipynb")
-        print(f"floor (empty notebook): {floor['seconds']:.1f} s, {floor['peak_tree_mib']:.0f} MiB", flush=True)
+        print(
+            f"floor (empty notebook): {floor['seconds']:.1f} s, {floor['peak_tree_mib']:.0f} MiB",
+            flush=True,
+        )
         rows = []
         for chapter in list_chapters(ROOT / "notebooks"):
             if args.only not in chapter.name:
@@ -60,21 +71,33 @@ def main() -> None:
                 "within_memory_budget": measured["peak_tree_mib"] <= MEMORY_BUDGET_MIB,
             }
             rows.append(row)
-            print(f"{chapter.stem:<32} {row['seconds']:6.1f} s  {row['ratio_to_floor']:5.1f}x floor  "
-                  f"peak {row['peak_tree_mib']:6.0f} MiB", flush=True)
+            print(
+                f"{chapter.stem:<32} {row['seconds']:6.1f} s  {row['ratio_to_floor']:5.1f}x floor  "
+                f"peak {row['peak_tree_mib']:6.0f} MiB",
+                flush=True,
+            )
     total = round(sum(r["seconds"] for r in rows), 1)
     print(f"whole book: {total:.1f} s (budget {BOOK_BUDGET_S} s)")
-    path = write_results("chapters", {
-        "benchmark": "chapter execution with papermill at default parameters",
-        "machine": machine(),
-        "budgets": {"chapter_seconds": CHAPTER_BUDGET_S, "book_seconds": BOOK_BUDGET_S,
-                    "peak_memory_mib": MEMORY_BUDGET_MIB},
-        "floor": {"what": "an empty notebook: kernel start-up and papermill overhead",
-                  "seconds": floor["seconds"], "peak_tree_mib": floor["peak_tree_mib"]},
-        "chapters": rows,
-        "book_seconds": total,
-        "book_within_budget": total <= BOOK_BUDGET_S,
-    })
+    path = write_results(
+        "chapters",
+        {
+            "benchmark": "chapter execution with papermill at default parameters",
+            "machine": machine(),
+            "budgets": {
+                "chapter_seconds": CHAPTER_BUDGET_S,
+                "book_seconds": BOOK_BUDGET_S,
+                "peak_memory_mib": MEMORY_BUDGET_MIB,
+            },
+            "floor": {
+                "what": "an empty notebook: kernel start-up and papermill overhead",
+                "seconds": floor["seconds"],
+                "peak_tree_mib": floor["peak_tree_mib"],
+            },
+            "chapters": rows,
+            "book_seconds": total,
+            "book_within_budget": total <= BOOK_BUDGET_S,
+        },
+    )
     print(f"wrote {path}")
 
 

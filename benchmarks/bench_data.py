@@ -54,10 +54,20 @@ def main() -> None:
             "peak_memory_mib": measured["peak_process_mib"],
         }
         rows.append(row)
-        print(f"{n:>9,} customers: {row['seconds']:6.2f} s, {row['activity_rows']:>11,} activity rows, "
-              f"{row['ratio_to_floor']:5.1f}x floor, peak {row['peak_memory_mib']:,.0f} MiB", flush=True)
-    path = write_results("data", {"benchmark": "dataset generation (companion.data.generate)",
-                                  "machine": machine(), "results": rows})
+        print(
+            f"{n:>9,} customers: {row['seconds']:6.2f} s, "
+            f"{row['activity_rows']:>11,} activity rows, "
+            f"{row['ratio_to_floor']:5.1f}x floor, peak {row['peak_memory_mib']:,.0f} MiB",
+            flush=True,
+        )
+    path = write_results(
+        "data",
+        {
+            "benchmark": "dataset generation (companion.data.generate)",
+            "machine": machine(),
+            "results": rows,
+        },
+    )
     print(f"wrote {path}")
 
 

@@ -120,9 +120,7 @@ class SimulationConfig:
         if len(set(self.scenarios)) != len(self.scenarios):
             raise InvalidParameterError(f"scenarios must not repeat, got {self.scenarios!r}")
         # Keep a canonical order so that equal configs compare and hash equal.
-        object.__setattr__(
-            self, "scenarios", tuple(s for s in SCENARIOS if s in self.scenarios)
-        )
+        object.__setattr__(self, "scenarios", tuple(s for s in SCENARIOS if s in self.scenarios))
         for name in ("covariate_onset", "concept_onset", "quality_onset"):
             value = check_int(name, getattr(self, name), minimum=1)
             scenario = name.removesuffix("_onset")
@@ -442,7 +440,9 @@ def _simulate_block(
         )
 
     # --- activity rows: weeks between sign-up and cancellation -----------------------------
-    alive = (signup[:, None] < grid.week_end[None, :]) & (grid.week_end[None, :] <= churn_date[:, None])
+    alive = (signup[:, None] < grid.week_end[None, :]) & (
+        grid.week_end[None, :] <= churn_date[:, None]
+    )
     week_idx, cust_idx = np.nonzero(alive.T)  # week-major: rows come out in time order
     del alive
     flat = cust_idx * n_weeks + week_idx  # 1-D takes are much cheaper than 2-D fancy indexing

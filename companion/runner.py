@@ -33,9 +33,7 @@ def list_chapters(directory: str | os.PathLike[str] = NOTEBOOKS_DIR) -> list[Pat
     directory = Path(directory)
     if not directory.is_dir():
         raise InvalidParameterError(f"no notebooks folder at {directory}")
-    return sorted(
-        p for p in directory.glob("[0-9][0-9]-*.ipynb") if not p.name.startswith(".")
-    )
+    return sorted(p for p in directory.glob("[0-9][0-9]-*.ipynb") if not p.name.startswith("."))
 
 
 def normalise(notebook: nbformat.NotebookNode) -> nbformat.NotebookNode:
@@ -135,7 +133,9 @@ def execute(
     return ChapterRun(path.name, seconds, cells)
 
 
-def run_all(chapters: Sequence[Path], parameters: Mapping[str, Any] | None = None) -> list[ChapterRun]:
+def run_all(
+    chapters: Sequence[Path], parameters: Mapping[str, Any] | None = None
+) -> list[ChapterRun]:
     """Execute ``chapters`` in order, printing a time per chapter; stop at the first failure."""
     runs = []
     for chapter in chapters:

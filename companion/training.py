@@ -87,8 +87,8 @@ def snapshot_features(
     for column in ACTIVITY_AGGREGATES:
         frame[column] = frame[column].fillna(0).astype("float64")
     frame = frame.merge(dataset.customers, on="customer_id", how="left")
-    frame["tenure_days"] = (
-        (frame["snapshot_timestamp"] - frame["signup_date"]).dt.days.astype("float64")
+    frame["tenure_days"] = (frame["snapshot_timestamp"] - frame["signup_date"]).dt.days.astype(
+        "float64"
     )
     columns = ["customer_id", "snapshot_timestamp", *FEATURES, TARGET]
     return frame[columns]
@@ -111,7 +111,10 @@ def make_model(kind: str = "gbm", seed: int = 0) -> Pipeline:
     else:
         numeric = "passthrough"
         estimator = HistGradientBoostingClassifier(
-            max_iter=150, learning_rate=0.04, max_leaf_nodes=8, min_samples_leaf=100,
+            max_iter=150,
+            learning_rate=0.04,
+            max_leaf_nodes=8,
+            min_samples_leaf=100,
             random_state=seed,
         )
     preprocess = ColumnTransformer(
@@ -201,7 +204,9 @@ class _Constant:
         self.value = value
 
     def predict_proba(self, features: pd.DataFrame) -> np.ndarray:
-        return np.column_stack([1 - np.full(len(features), self.value), np.full(len(features), self.value)])
+        return np.column_stack(
+            [1 - np.full(len(features), self.value), np.full(len(features), self.value)]
+        )
 
 
 def _tiny_frame() -> pd.DataFrame:
