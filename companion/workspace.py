@@ -76,8 +76,13 @@ def setup_notebook(seed: int = 0) -> None:
     pd.set_option("display.max_columns", 20)
     pd.set_option("display.precision", 4)
     matplotlib.rcParams.update(
-        {"figure.figsize": (7.5, 3.6), "figure.dpi": 96, "axes.spines.top": False,
-         "axes.spines.right": False, "svg.hashsalt": "mlops-level-by-level"}
+        {
+            "figure.figsize": (7.5, 3.6),
+            "figure.dpi": 96,
+            "axes.spines.top": False,
+            "axes.spines.right": False,
+            "svg.hashsalt": "mlops-level-by-level",
+        }
     )
 
 
@@ -295,5 +300,21 @@ register_prerequisite(
 register_prerequisite(
     Prerequisite(
         "mlflow", "companion.workspace:build_experiment_store", (), "MLflow SQLite store ready"
+    )
+)
+register_prerequisite(
+    Prerequisite(
+        "baseline",
+        "companion.registry:build_baseline",
+        ("data", "mlflow"),
+        "a first churn model registered and promoted through staging to production",
+    )
+)
+register_prerequisite(
+    Prerequisite(
+        "features",
+        "companion.features:build_features",
+        ("data",),
+        "Feast repo applied in feature_repo/ and its history materialized online",
     )
 )

@@ -1,0 +1,696 @@
+"""The feature store: Lumen's churn features in a Feast repo, joined point in time.
+
+A feature store keeps one definition of each feature and serves it twice: offline, as training
+sets built with *point-in-time* joins (each label sees only feature values that existed at its
+timestamp), and online, as the latest values of each customer for scoring. This module builds
+that store with Feast on the local machine (a Parquet source, the DuckDB offline store, a SQLite
+online store), and holds the plain pandas joins the chapter compares it with:
+
+- :func:`point_in_time_join`, the join a feature store performs, written out in pandas;
+- :func:`latest_value_join`, the naive join that leaks the future into training sets.
+
+Feast feature views read precomputed columns, so :func:`activity_feature_table` turns weekly
+activity into one row per customer and week holding the rolling 4- and 8-week aggregates.
+
+Example:
+    >>> import pandas as pd
+    >>> labels = pd.DataFrame({"customer_id": [1], "event_timestamp": [pd.Timestamp("2025-01-10")]})
+    >>> rows = pd.DataFrame({"customer_id": [1, 1], "value": [1.0, 2.0],
+    ...     "event_timestamp": [pd.Timestamp("2025-01-08"), pd.Timestamp("2025-01-15")]})
+    >>> point_in_time_join(labels, rows, ["value"])["value"].tolist()
+    [1.0]
+"""
+
+from __future__ import annotations
+
+import contextlib
+import io
+import json
+import logging
+import os
+import tempfile
+import warnings
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass
+from datetime import timedelta
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+import pandas as pd
+from sklearn.base import clone
+from sklearn.compose import ColumnTransformer
+from sklearn.metrics import average_precision_score, roc_auc_score
+from sklearn.pipeline import Pipeline
+
+from companion.data import ChurnDataset
+from companion.errors import CompanionError, InvalidParameterError, UnknownNameError, check_choice
+from companion.training import CATEGORICAL_FEATURES, TARGET, make_model
+
+if TYPE_CHECKING:
+    from feast import FeatureStore
+
+    from companion.workspace import Workspace
+
+PROJECT = "lumen"
+"""The Feast project that holds Lumen's features."""
+
+ENTITY_KEY = "customer_id"
+EVENT_TIMESTAMP = "event_timestamp"
+CREATED_TIMESTAMP = "created_timestamp"
+OFFLINE_STORES = ("duckdb", "file")
+
+ACTIVITY_TTL = timedelta(days=14)
+"""How old an activity row may be and still count: two weekly rows."""
+
+V1_ACTIVITY_FEATURES = [
+    "sessions_4w",
+    "minutes_4w",
+    "days_active_4w",
+    "support_tickets_4w",
+    "payment_failures_4w",
+    "weeks_seen_4w",
+    "tenure_days",
+]
+"""Version 1: four-week sums, the same names and windows as :mod:`companion.training`."""
+
+V2_ACTIVITY_FEATURES = [
+    "sessions_4w",
+    "minutes_4w",
+    "days_active_4w",
+    "support_tickets_8w",
+    "payment_failures_8w",
+    "weeks_seen_4w",
+    "tenure_days",
+    "minutes_change_4w",
+]
+"""Version 2: tickets and payment failures over eight weeks (a changed window), and a new
+feature, the change in minutes watched against the four weeks before."""
+
+PROFILE_FEATURES = ["monthly_fee", *CATEGORICAL_FEATURES]
+"""Slowly changing customer attributes, read from the customers table."""
+
+FEATURE_VERSIONS = {
+    "v1": {"view": "customer_activity_v1", "service": "churn_model_v1",
+           "activity": V1_ACTIVITY_FEATURES},
+    "v2": {"view": "customer_activity_v2", "service": "churn_model_v2",
+           "activity": V2_ACTIVITY_FEATURES},
+}
+"""Each feature version: its activity feature view, the feature service a model reads, and
+the activity features it holds. Both versions stay in the registry side by side."""
+
+PROFILE_VIEW = "customer_profile"
+ACTIVITY_SOURCE_FILE = "customer_activity_weekly.parquet"
+PROFILE_SOURCE_FILE = "customer_profile.parquet"
+_WINDOWS = {"4w": "28D", "8w": "56D"}
+_SUMMED = {
+    "sessions": "sessions",
+    "minutes": "minutes_watched",
+    "days_active": "days_active",
+    "support_tickets": "support_tickets",
+    "payment_failures": "payment_failures",
+}
+
+
+class RowsDroppedError(CompanionError):
+    """A point-in-time join returned fewer rows than it was given entity rows."""
+
+
+# --------------------------------------------------------------------------- feature tables
+
+
+def activity_feature_table(dataset: ChurnDataset) -> pd.DataFrame:
+    """Return one row per customer and week with the rolling aggregates feature views read.
+
+    A row stamped ``event_timestamp`` summarises the weeks ending in ``(t - window, t]``: the
+    same windows :func:`companion.training.snapshot_features` uses, precomputed for every week
+    because a Feast feature view reads columns, it does not aggregate. ``created_timestamp``
+    (when the weekly row reached the warehouse) is kept for Feast's tie-breaking.
+    """
+    _check_dataset(dataset)
+    activity = dataset.activity.sort_values([ENTITY_KEY, EVENT_TIMESTAMP], kind="mergesort")
+    activity = activity.reset_index(drop=True)
+    columns = list(_SUMMED.values())
+    values = activity[[ENTITY_KEY, EVENT_TIMESTAMP, *columns]].copy()
+    values["weeks_seen"] = 1.0
+    grouped = values.groupby(ENTITY_KEY, sort=False)
+    table = activity[[ENTITY_KEY, EVENT_TIMESTAMP, CREATED_TIMESTAMP]].copy()
+    for suffix, window in _WINDOWS.items():
+        rolled = grouped.rolling(window, on=EVENT_TIMESTAMP)[[*columns, "weeks_seen"]].sum()
+        rolled = rolled.reset_index(drop=True)  # same order: groups are contiguous and sorted
+        for name, column in _SUMMED.items():
+            table[f"{name}_{suffix}"] = rolled[column].to_numpy(dtype="float64")
+        table[f"weeks_seen_{suffix}"] = rolled["weeks_seen"].to_numpy(dtype="float64")
+    table["minutes_change_4w"] = 2 * table["minutes_4w"] - table["minutes_8w"]
+    signup = activity[ENTITY_KEY].map(dataset.customers.set_index(ENTITY_KEY)["signup_date"])
+    table["tenure_days"] = (activity[EVENT_TIMESTAMP] - signup).dt.days.astype("float64")
+    keep = sorted(set(V1_ACTIVITY_FEATURES) | set(V2_ACTIVITY_FEATURES), key=_feature_order)
+    return table[[ENTITY_KEY, EVENT_TIMESTAMP, CREATED_TIMESTAMP, *keep]]
+
+
+def profile_feature_table(dataset: ChurnDataset) -> pd.DataFrame:
+    """Return the customers' profile as a feature table stamped at each sign-up date."""
+    _check_dataset(dataset)
+    customers = dataset.customers
+    table = pd.DataFrame(
+        {
+            ENTITY_KEY: customers[ENTITY_KEY].astype("int64"),
+            EVENT_TIMESTAMP: customers["signup_date"],
+            "monthly_fee": customers["monthly_fee"].astype("float64"),
+        }
+    )
+    for column in CATEGORICAL_FEATURES:
+        table[column] = customers[column].astype(str)
+    return table
+
+
+# --------------------------------------------------------------------------- joins in pandas
+
+
+def point_in_time_join(
+    entities: pd.DataFrame,
+    features: pd.DataFrame,
+    columns: Sequence[str],
+    *,
+    ttl: timedelta | None = None,
+    key: str = ENTITY_KEY,
+    entity_timestamp: str = EVENT_TIMESTAMP,
+    feature_timestamp: str = EVENT_TIMESTAMP,
+    created_timestamp: str | None = None,
+) -> pd.DataFrame:
+    """Attach to each entity row the latest feature values known at its timestamp.
+
+    For an entity row ``(key, t)`` the joined feature row is the one of the same key with the
+    greatest ``feature_timestamp <= t`` (ties broken by the greatest ``created_timestamp``,
+    then by the later row), and, with a ``ttl``, no older than ``t - ttl``. With no such row
+    the feature columns are empty (NaN): no entity row is ever dropped. This is the join Feast
+    performs; ``feature_time`` records which feature row was used.
+
+    Args:
+        entities: the rows to enrich, e.g. labels with their snapshot timestamps.
+        features: feature rows with ``key``, ``feature_timestamp`` and ``columns``.
+        columns: the feature columns to attach.
+        ttl: how old a feature row may be; None for no limit.
+        key: the entity key column, present in both frames.
+        entity_timestamp: the entity rows' timestamp column.
+        feature_timestamp: the feature rows' timestamp column.
+        created_timestamp: optional feature column that breaks ties between equal timestamps.
+
+    Returns:
+        ``entities`` in their original order, with ``columns`` and ``feature_time`` added.
+    """
+    columns = list(columns)
+    _check_columns("entities", entities, [key, entity_timestamp])
+    _check_columns("features", features, [key, feature_timestamp, *columns]
+                   + ([created_timestamp] if created_timestamp else []))
+    clash = [c for c in [*columns, "feature_time"] if c in entities.columns]
+    if clash:
+        raise InvalidParameterError(
+            f"entities already have column(s) {clash}; drop or rename them before the join"
+        )
+    if ttl is not None and (not isinstance(ttl, timedelta) or ttl <= timedelta(0)):
+        raise InvalidParameterError(f"ttl must be a positive timedelta or None, got {ttl!r}")
+    for name, frame, column in [("entities", entities, entity_timestamp),
+                                ("features", features, feature_timestamp)]:
+        if frame[column].isna().any():
+            raise InvalidParameterError(f"{name} column {column!r} has missing timestamps")
+    left = entities.reset_index(drop=True).copy()
+    left["_row"] = np.arange(len(left))
+    left["_t"] = pd.to_datetime(left[entity_timestamp]).astype("datetime64[ns]")
+    order = [feature_timestamp] + ([created_timestamp] if created_timestamp else [])
+    right = features[[key, *order, *columns]].copy()
+    right["_t"] = pd.to_datetime(right[feature_timestamp]).astype("datetime64[ns]")
+    right["feature_time"] = right["_t"]
+    right = right.sort_values(["_t", *order[1:]], kind="mergesort")
+    right = right[[key, "_t", "feature_time", *columns]]
+    joined = pd.merge_asof(
+        left.sort_values("_t", kind="mergesort"),
+        right,
+        on="_t",
+        by=key,
+        direction="backward",
+        allow_exact_matches=True,
+        tolerance=pd.Timedelta(ttl) if ttl is not None else None,
+    )
+    joined = joined.sort_values("_row").drop(columns=["_row", "_t"]).reset_index(drop=True)
+    return joined
+
+
+def latest_value_join(
+    entities: pd.DataFrame,
+    features: pd.DataFrame,
+    columns: Sequence[str],
+    *,
+    as_of: pd.Timestamp | str | None = None,
+    key: str = ENTITY_KEY,
+    feature_timestamp: str = EVENT_TIMESTAMP,
+) -> pd.DataFrame:
+    """Attach each customer's latest feature values, whatever the entity row's timestamp.
+
+    This is the naive join: it reads the feature table as it stands when the training set is
+    built (everything up to ``as_of``, or all of it), so a label from January can receive a
+    value from April. Do not use it to build training sets; it is here to be measured.
+    """
+    columns = list(columns)
+    _check_columns("entities", entities, [key])
+    _check_columns("features", features, [key, feature_timestamp, *columns])
+    rows = features
+    if as_of is not None:
+        rows = rows[rows[feature_timestamp] <= pd.Timestamp(as_of)]
+    latest = rows.sort_values([key, feature_timestamp], kind="mergesort").groupby(key).tail(1)
+    latest = latest[[key, feature_timestamp, *columns]].rename(
+        columns={feature_timestamp: "feature_time"}
+    )
+    return entities.reset_index(drop=True).merge(latest, on=key, how="left")
+
+
+# --------------------------------------------------------------------------- the Feast repo
+
+
+@dataclass(frozen=True)
+class FeatureRepo:
+    """Where a Feast repo lives and what it was built from.
+
+    Attributes:
+        path: the repo folder; the registry, the online store and the source files
+            (``data/``) live inside it.
+    """
+
+    path: Path
+
+    @property
+    def registry(self) -> Path:
+        """The Feast registry file."""
+        return self.path / "registry.db"
+
+    @property
+    def online_store(self) -> Path:
+        """The SQLite online store."""
+        return self.path / "online_store.db"
+
+    @property
+    def activity_source(self) -> Path:
+        """The weekly activity feature table (Parquet) the activity views read."""
+        return self.path / "data" / ACTIVITY_SOURCE_FILE
+
+    @property
+    def profile_source(self) -> Path:
+        """The customer profile feature table (Parquet)."""
+        return self.path / "data" / PROFILE_SOURCE_FILE
+
+
+def repo_config(repo: FeatureRepo | str | os.PathLike[str], offline_store: str = "duckdb") -> Any:
+    """Return the Feast ``RepoConfig`` of ``repo``: local provider, SQLite online store.
+
+    Args:
+        repo: the repo folder (or a :class:`FeatureRepo`).
+        offline_store: ``"duckdb"`` (keeps entity rows past the TTL, with nulls) or ``"file"``
+            (Feast's pandas/dask store, which drops them).
+    """
+    from feast.repo_config import RepoConfig
+
+    check_choice("offline store", offline_store, OFFLINE_STORES)
+    repo = _as_repo(repo)
+    return RepoConfig(
+        project=PROJECT,
+        provider="local",
+        registry=str(repo.registry),
+        online_store={"type": "sqlite", "path": str(repo.online_store)},
+        offline_store={"type": offline_store},
+        entity_key_serialization_version=3,
+        repo_path=str(repo.path),
+    )
+
+
+def feature_store(
+    repo: FeatureRepo | str | os.PathLike[str], offline_store: str = "duckdb"
+) -> FeatureStore:
+    """Open the Feast ``FeatureStore`` of ``repo`` with the given offline store."""
+    from feast import FeatureStore
+
+    config = repo_config(repo, offline_store)
+    with quiet_feast():
+        return FeatureStore(config=config)
+
+
+def feature_definitions(repo: FeatureRepo | str | os.PathLike[str]) -> dict[str, Any]:
+    """Return Lumen's Feast objects by name: entity, sources, feature views, feature services.
+
+    ``customer_activity_v1`` and ``customer_activity_v2`` read the same weekly source with a
+    TTL of :data:`ACTIVITY_TTL`; ``customer_profile`` never expires. Each feature service
+    (``churn_model_v1``, ``churn_model_v2``) names the exact features one model version reads.
+    """
+    from feast import Entity, FeatureService, FeatureView, Field, FileSource, ValueType
+    from feast.types import Float64, String
+
+    repo = _as_repo(repo)
+    customer = Entity(
+        name="customer", join_keys=[ENTITY_KEY], value_type=ValueType.INT64,
+        description="A Lumen subscriber.",
+    )
+    activity = FileSource(
+        name="customer_activity_weekly", path=str(repo.activity_source),
+        timestamp_field=EVENT_TIMESTAMP, created_timestamp_column=CREATED_TIMESTAMP,
+    )
+    profile = FileSource(
+        name="customer_profile_source", path=str(repo.profile_source),
+        timestamp_field=EVENT_TIMESTAMP,
+    )
+    objects: dict[str, Any] = {"customer": customer, activity.name: activity, profile.name: profile}
+    profile_view = FeatureView(
+        name=PROFILE_VIEW, entities=[customer], ttl=timedelta(0), source=profile, online=True,
+        schema=[Field(name="monthly_fee", dtype=Float64)]
+        + [Field(name=c, dtype=String) for c in CATEGORICAL_FEATURES],
+        description="Plan, fee and profile at sign-up; never expires.",
+    )
+    objects[PROFILE_VIEW] = profile_view
+    for version, spec in FEATURE_VERSIONS.items():
+        view = FeatureView(
+            name=spec["view"], entities=[customer], ttl=ACTIVITY_TTL, source=activity,
+            online=True, schema=[Field(name=c, dtype=Float64) for c in spec["activity"]],
+            tags={"version": version}, description=f"Weekly activity aggregates, {version}.",
+        )
+        objects[view.name] = view
+        objects[spec["service"]] = FeatureService(
+            name=spec["service"], features=[view, profile_view], tags={"version": version},
+            description=f"The features churn model {version} reads.",
+        )
+    return objects
+
+
+def apply_feature_repo(
+    repo_dir: str | os.PathLike[str], dataset: ChurnDataset
+) -> tuple[FeatureRepo, FeatureStore]:
+    """Write the feature tables into ``repo_dir/data`` and apply the definitions to Feast.
+
+    The source files are written to a temporary name, then moved into place, so a failure
+    leaves no half-written source behind. Returns the repo and its (DuckDB) feature store.
+    """
+    _check_dataset(dataset)
+    repo = FeatureRepo(Path(repo_dir).resolve())
+    (repo.path / "data").mkdir(parents=True, exist_ok=True)
+    _write_parquet(activity_feature_table(dataset), repo.activity_source)
+    _write_parquet(profile_feature_table(dataset), repo.profile_source)
+    store = feature_store(repo)
+    with quiet_feast():
+        store.apply(list(feature_definitions(repo).values()))
+    return repo, store
+
+
+def materialize(store: FeatureStore, start: Any, end: Any) -> int:
+    """Load the latest feature values in ``[start, end]`` into the online store, quietly.
+
+    Uses ``materialize(start, end)``: ``materialize_incremental`` would start at ``now - ttl``
+    on its first call and skip all of the simulated history. Returns the number of feature
+    views materialised.
+    """
+    start, end = pd.Timestamp(start), pd.Timestamp(end)
+    if start >= end:
+        raise InvalidParameterError(f"start {start} must come before end {end}")
+    views = [v for v in store.list_feature_views() if v.online]
+    with quiet_feast():
+        store.materialize(start_date=_utc(start), end_date=_utc(end))
+    return len(views)
+
+
+def historical_features(
+    store: FeatureStore,
+    entities: pd.DataFrame,
+    service: str,
+    *,
+    timestamp: str = EVENT_TIMESTAMP,
+) -> pd.DataFrame:
+    """Build a training set with Feast's point-in-time join, one row per entity row.
+
+    ``entities`` needs ``customer_id`` and ``timestamp`` (e.g. the label snapshot); other
+    columns (the label) are passed through. Rows come back in the entity order with naive UTC
+    timestamps. Feast's file offline store silently drops entity rows whose feature rows are
+    all older than the TTL: if any row is missing this raises :class:`RowsDroppedError` instead
+    of returning a smaller training set.
+    """
+    _check_columns("entities", entities, [ENTITY_KEY, timestamp])
+    feature_service = _feature_service(store, service)
+    frame = entities.reset_index(drop=True).rename(columns={timestamp: EVENT_TIMESTAMP})
+    frame["entity_row"] = np.arange(len(frame))
+    with quiet_feast():
+        result = store.get_historical_features(entity_df=frame, features=feature_service).to_df()
+    if len(result) != len(frame):
+        raise RowsDroppedError(
+            f"the {store.config.offline_store.type!r} offline store returned {len(result)} rows "
+            f"for {len(frame)} entity rows: {len(frame) - len(result)} were dropped (their "
+            f"features are older than the TTL); use offline_store='duckdb', which keeps them "
+            "with empty features"
+        )
+    result[EVENT_TIMESTAMP] = pd.to_datetime(result[EVENT_TIMESTAMP], utc=True).dt.tz_convert(None)
+    result = result.sort_values("entity_row").drop(columns="entity_row").reset_index(drop=True)
+    result = result.rename(columns={EVENT_TIMESTAMP: timestamp})
+    order = [c for c in frame.columns if c not in ("entity_row", EVENT_TIMESTAMP)]
+    return result[[*order[:1], timestamp, *order[1:], *service_features(store, service)]]
+
+
+def online_features(store: FeatureStore, customer_ids: Sequence[int], service: str) -> pd.DataFrame:
+    """Read the online store's current features of ``customer_ids`` for a feature service."""
+    feature_service = _feature_service(store, service)
+    ids = [int(i) for i in customer_ids]
+    with quiet_feast():
+        frame = store.get_online_features(
+            features=feature_service, entity_rows=[{ENTITY_KEY: i} for i in ids]
+        ).to_df()
+    return frame[[ENTITY_KEY, *service_features(store, service)]]
+
+
+def service_features(store: FeatureStore, service: str) -> list[str]:
+    """Return the feature names a feature service serves, in its order."""
+    feature_service = _feature_service(store, service)
+    return [f.name for projection in feature_service.feature_view_projections
+            for f in projection.features]
+
+
+def model_frame(frame: pd.DataFrame) -> pd.DataFrame:
+    """Return a copy with empty activity features filled the way the reference does.
+
+    No activity row within the TTL means no recent activity: sums and weeks seen become 0,
+    exactly as :func:`companion.training.snapshot_features` fills customers with no activity
+    in the window. Profile features are left alone.
+    """
+    frame = frame.copy()
+    activity = [c for c in set(V1_ACTIVITY_FEATURES) | set(V2_ACTIVITY_FEATURES)
+                if c in frame.columns and c != "tenure_days"]
+    frame[sorted(activity)] = frame[sorted(activity)].fillna(0.0)
+    return frame
+
+
+# --------------------------------------------------------------------------- models per version
+
+
+def make_version_model(version: str, seed: int = 0) -> Pipeline:
+    """Return the churn model (:func:`companion.training.make_model`, ``gbm``) for a version.
+
+    The estimator is the same; only the numeric columns it reads follow the feature version.
+    """
+    spec = FEATURE_VERSIONS[check_choice("feature version", version, FEATURE_VERSIONS)]
+    model = clone(make_model("gbm", seed))
+    preprocess: ColumnTransformer = model.named_steps["features"]
+    transformers = [
+        (name, step, [*spec["activity"], "monthly_fee"] if name == "numeric" else columns)
+        for name, step, columns in preprocess.transformers
+    ]
+    model.set_params(features__transformers=transformers)
+    return model
+
+
+def version_columns(version: str) -> list[str]:
+    """Return the model input columns of a feature version."""
+    spec = FEATURE_VERSIONS[check_choice("feature version", version, FEATURE_VERSIONS)]
+    return [*spec["activity"], *PROFILE_FEATURES]
+
+
+def train_version(frame: pd.DataFrame, version: str, seed: int = 0) -> Pipeline:
+    """Fit the churn model of feature ``version`` on a training set from Feast."""
+    columns = version_columns(version)
+    _check_columns("training set", frame, [*columns, TARGET])
+    model = make_version_model(version, seed)
+    model.fit(model_frame(frame)[columns], frame[TARGET])
+    return model
+
+
+def score_version(model: Pipeline, frame: pd.DataFrame, version: str) -> dict[str, float]:
+    """Return ROC AUC, average precision, churn rate and rows of ``model`` on ``frame``."""
+    columns = version_columns(version)
+    _check_columns("frame", frame, [*columns, TARGET])
+    if frame[TARGET].nunique() < 2:
+        raise InvalidParameterError(
+            f"cannot score on {len(frame)} rows with a single class; scoring needs churners "
+            "and stayers"
+        )
+    scores = model.predict_proba(model_frame(frame)[columns])[:, 1]
+    y = frame[TARGET].to_numpy()
+    return {
+        "roc_auc": float(roc_auc_score(y, scores)),
+        "average_precision": float(average_precision_score(y, scores)),
+        "churn_rate": float(y.mean()),
+        "rows": int(len(y)),
+    }
+
+
+def record_model_version(
+    directory: str | os.PathLike[str], name: str, version: str, details: dict[str, Any]
+) -> Path:
+    """Write ``directory/name.json``: which feature service and features a model was trained on.
+
+    The record is what lets anyone serve the model later with the right features: the
+    service name is looked up in the Feast registry, never guessed.
+    """
+    spec = FEATURE_VERSIONS[check_choice("feature version", version, FEATURE_VERSIONS)]
+    if not isinstance(name, str) or not name or not all(c.isalnum() or c in "-_" for c in name):
+        raise InvalidParameterError(
+            f"model name must be non-empty letters, digits, '-' or '_', got {name!r}"
+        )
+    record = {
+        "model": name,
+        "feature_version": version,
+        "feature_service": spec["service"],
+        "feature_view": spec["view"],
+        "features": version_columns(version),
+        **details,
+    }
+    directory = Path(directory)
+    directory.mkdir(parents=True, exist_ok=True)
+    path = directory / f"{name}.json"
+    text = json.dumps(record, indent=2, sort_keys=True, default=str) + "\n"
+    _write_atomic(path, lambda tmp: tmp.write_text(text, encoding="utf-8"))
+    return path
+
+
+def read_model_record(path: str | os.PathLike[str]) -> dict[str, Any]:
+    """Read a record written by :func:`record_model_version`."""
+    path = Path(path)
+    if not path.exists():
+        raise FileNotFoundError(f"no model record at {path}; write it with record_model_version()")
+    return json.loads(path.read_text(encoding="utf-8"))
+
+
+# --------------------------------------------------------------------------- prerequisite
+
+
+def build_features(workspace: Workspace) -> FeatureStore:
+    """Apply Lumen's Feast repo in the workspace and materialise its whole history.
+
+    The prerequisite ``"features"``: the dataset is simulated (``"data"``), the feature tables
+    written into ``workspace.feast_dir``, the definitions applied, and every online view
+    materialised from the oldest sign-up to the end of the simulated window.
+    """
+    dataset = workspace.require("data")
+    _, store = apply_feature_repo(workspace.feast_dir, dataset)
+    materialize(store, history_start(dataset), dataset.config.end_timestamp)
+    return store
+
+
+def history_start(dataset: ChurnDataset) -> pd.Timestamp:
+    """Return a day before the oldest feature row of any source (sign-ups reach years back).
+
+    Materialising from here loads every customer's profile, not only those who signed up
+    after activity starts.
+    """
+    _check_dataset(dataset)
+    oldest = min(dataset.customers["signup_date"].min(), dataset.activity[EVENT_TIMESTAMP].min())
+    return pd.Timestamp(oldest).normalize() - pd.Timedelta(days=1)
+
+
+# --------------------------------------------------------------------------- helpers
+
+
+@contextlib.contextmanager
+def quiet_feast() -> Iterator[None]:
+    """Keep Feast's progress prints, logs and library warnings out of stdout and stderr."""
+    loggers = [logging.getLogger(n) for n in ("feast", "ibis", "duckdb", "pyarrow")]
+    levels = [logger.level for logger in loggers]
+    for logger in loggers:
+        logger.setLevel(logging.ERROR)
+    sink = io.StringIO()
+    try:
+        with warnings.catch_warnings(), contextlib.redirect_stdout(sink), \
+                contextlib.redirect_stderr(sink):
+            warnings.simplefilter("ignore")
+            yield
+    finally:
+        for logger, level in zip(loggers, levels, strict=True):
+            logger.setLevel(level)
+
+
+def _feature_service(store: FeatureStore, service: str) -> Any:
+    from feast.errors import FeatureServiceNotFoundException
+
+    if not isinstance(service, str):
+        raise InvalidParameterError(f"feature service must be a name, got {service!r}")
+    try:
+        with quiet_feast():
+            return store.get_feature_service(service)
+    except FeatureServiceNotFoundException as exc:
+        known = sorted(s.name for s in store.list_feature_services())
+        raise UnknownNameError(
+            f"feature service {service!r} is not in the registry; known: {', '.join(known)}"
+        ) from exc
+
+
+def _as_repo(repo: FeatureRepo | str | os.PathLike[str]) -> FeatureRepo:
+    if isinstance(repo, FeatureRepo):
+        return repo
+    if not isinstance(repo, (str, os.PathLike)):
+        raise InvalidParameterError(f"repo must be a folder path, got {type(repo).__name__}")
+    return FeatureRepo(Path(repo).resolve())
+
+
+def _check_dataset(dataset: Any) -> None:
+    if not isinstance(dataset, ChurnDataset):
+        raise InvalidParameterError(
+            f"expected a ChurnDataset (companion.data.generate), got {type(dataset).__name__}"
+        )
+
+
+def _check_columns(name: str, frame: Any, columns: Sequence[str]) -> None:
+    if not isinstance(frame, pd.DataFrame):
+        raise InvalidParameterError(
+            f"{name} must be a pandas DataFrame, got {type(frame).__name__}"
+        )
+    missing = [c for c in columns if c not in frame.columns]
+    if missing:
+        raise InvalidParameterError(
+            f"{name} is missing column(s) {missing}; it has {list(frame.columns)}"
+        )
+
+
+def _feature_order(name: str) -> int:
+    ordered = [*V1_ACTIVITY_FEATURES, *V2_ACTIVITY_FEATURES]
+    return ordered.index(name)
+
+
+def _utc(timestamp: pd.Timestamp) -> Any:
+    if timestamp.tzinfo is None:
+        timestamp = timestamp.tz_localize("UTC")
+    return timestamp.to_pydatetime()
+
+
+def _write_parquet(frame: pd.DataFrame, path: Path) -> None:
+    _write_atomic(path, lambda tmp: frame.to_parquet(tmp, index=False))
+
+
+def _write_atomic(path: Path, write: Any) -> None:
+    handle, name = tempfile.mkstemp(prefix=f".{path.name}-", dir=path.parent)
+    os.close(handle)
+    tmp = Path(name)
+    try:
+        write(tmp)
+        os.replace(tmp, path)
+    finally:
+        if tmp.exists():
+            tmp.unlink()
+
+
+__all__ = [
+    "ACTIVITY_TTL", "FEATURE_VERSIONS", "FeatureRepo", "RowsDroppedError", "activity_feature_table",
+    "apply_feature_repo", "build_features", "history_start", "feature_definitions", "feature_store",
+    "historical_features", "latest_value_join", "materialize", "model_frame", "online_features",
+    "point_in_time_join", "profile_feature_table", "read_model_record", "record_model_version",
+    "repo_config", "score_version", "service_features", "train_version", "version_columns",
+]

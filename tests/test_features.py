@@ -1,0 +1,264 @@
+"""Tests of companion.features: feature tables, point-in-time joins, the Feast repo, versions."""
+
+from __future__ import annotations
+
+import json
+from datetime import timedelta
+
+import numpy as np
+import pandas as pd
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from companion import features as F
+from companion.data import generate
+from companion.errors import InvalidParameterError, UnknownNameError
+from companion.training import ACTIVITY_AGGREGATES, snapshot_features
+from companion.workspace import PREREQUISITES, Workspace
+
+
+@pytest.fixture(scope="module")
+def dataset():
+    return generate(n_customers=200, months=4, scenarios=())
+
+
+@pytest.fixture(scope="module")
+def repo(dataset, tmp_path_factory):
+    repo, store = F.apply_feature_repo(tmp_path_factory.mktemp("feast"), dataset)
+    F.materialize(store, F.history_start(dataset), dataset.snapshots[2])
+    return repo, store
+
+
+def _labels(dataset, snapshots):
+    labels = dataset.labels[dataset.labels["snapshot_timestamp"].isin(snapshots)]
+    return labels.rename(columns={"snapshot_timestamp": "event_timestamp"})
+
+
+# --------------------------------------------------------------------------- feature tables
+
+
+def test_activity_table_matches_the_reference_at_a_week_end(dataset):
+    # 2025-01-01 is a week end: the weekly row stamped that day holds exactly the 4-week sums.
+    snapshot = dataset.snapshots[0]
+    table = F.activity_feature_table(dataset)
+    at_snapshot = table[table["event_timestamp"] == snapshot].set_index("customer_id")
+    reference = snapshot_features(dataset, [snapshot]).set_index("customer_id")
+    common = reference.index.intersection(at_snapshot.index)
+    assert len(common) > 100
+    for column in ACTIVITY_AGGREGATES:
+        np.testing.assert_allclose(at_snapshot.loc[common, column], reference.loc[common, column])
+
+
+def test_activity_table_windows_and_new_feature(dataset):
+    table = F.activity_feature_table(dataset)
+    assert len(table) == len(dataset.activity)
+    assert table["weeks_seen_4w"].between(1, 4).all()
+    assert (table["support_tickets_8w"] >= table["support_tickets_4w"]).all()
+    one = table[table["customer_id"] == table["customer_id"].iloc[0]].reset_index(drop=True)
+    minutes = dataset.activity.set_index(["customer_id", "event_timestamp"])["minutes_watched"]
+    weeks = minutes.loc[one["customer_id"].iloc[0]].fillna(0).to_numpy()
+    row = min(10, len(one) - 1)
+    expected = 2 * weeks[max(0, row - 3): row + 1].sum() - weeks[max(0, row - 7): row + 1].sum()
+    assert one.loc[row, "minutes_change_4w"] == pytest.approx(expected)
+
+
+def test_profile_table_has_one_row_per_customer(dataset):
+    profile = F.profile_feature_table(dataset)
+    assert len(profile) == len(dataset.customers)
+    assert profile["plan"].isin(["basic", "standard", "premium"]).all()
+
+
+def test_feature_tables_reject_what_is_not_a_dataset():
+    with pytest.raises(InvalidParameterError, match="expected a ChurnDataset"):
+        F.activity_feature_table(pd.DataFrame())
+
+
+# --------------------------------------------------------------------------- joins
+
+
+def _brute_force(entities, features, ttl):
+    values = []
+    for _, row in entities.iterrows():
+        candidates = features[
+            (features["customer_id"] == row["customer_id"])
+            & (features["event_timestamp"] <= row["event_timestamp"])
+        ]
+        if ttl is not None:
+            candidates = candidates[row["event_timestamp"] - candidates["event_timestamp"] <= ttl]
+        if candidates.empty:
+            values.append(np.nan)
+            continue
+        best = candidates.sort_values(["event_timestamp", "created_timestamp"], kind="mergesort")
+        values.append(best["value"].iloc[-1])
+    return values
+
+
+_days = st.integers(min_value=0, max_value=30)
+
+
+@settings(max_examples=150, deadline=None)
+@given(
+    entity_rows=st.lists(st.tuples(st.integers(1, 3), _days), min_size=1, max_size=8),
+    feature_rows=st.lists(
+        st.tuples(st.integers(1, 3), _days, st.integers(0, 2), st.integers(-50, 50)),
+        min_size=0, max_size=12,
+    ),
+    ttl_days=st.one_of(st.none(), st.integers(1, 10)),
+)
+def test_point_in_time_join_equals_brute_force_and_never_looks_ahead(
+    entity_rows, feature_rows, ttl_days
+):
+    base = pd.Timestamp("2025-01-01")
+    entities = pd.DataFrame(
+        {"customer_id": [k for k, _ in entity_rows],
+         "event_timestamp": [base + pd.Timedelta(days=d) for _, d in entity_rows]}
+    )
+    features = pd.DataFrame(
+        {"customer_id": pd.Series([k for k, *_ in feature_rows], dtype="int64"),
+         "event_timestamp": pd.to_datetime([base + pd.Timedelta(days=d) for _, d, _, _ in feature_rows]),
+         "created_timestamp": pd.to_datetime(
+             [base + pd.Timedelta(days=d, hours=h) for _, d, h, _ in feature_rows]),
+         "value": pd.Series([float(v) for *_, v in feature_rows], dtype="float64")}
+    )
+    ttl = None if ttl_days is None else timedelta(days=ttl_days)
+    joined = F.point_in_time_join(entities, features, ["value"], ttl=ttl,
+                                  created_timestamp="created_timestamp")
+    assert len(joined) == len(entities)
+    found = joined["feature_time"].notna()
+    assert (joined.loc[found, "feature_time"] <= joined.loc[found, "event_timestamp"]).all()
+    expected = _brute_force(entities, features, ttl)
+    np.testing.assert_array_equal(joined["value"].to_numpy(), np.array(expected, dtype="float64"))
+
+
+def test_point_in_time_join_rejects_bad_input():
+    entities = pd.DataFrame({"customer_id": [1], "event_timestamp": [pd.Timestamp("2025-01-01")]})
+    rows = entities.assign(value=1.0)
+    with pytest.raises(InvalidParameterError, match=r"missing column\(s\) \['value'\]"):
+        F.point_in_time_join(entities, rows.drop(columns="value"), ["value"])
+    with pytest.raises(InvalidParameterError, match="ttl must be a positive timedelta"):
+        F.point_in_time_join(entities, rows, ["value"], ttl=timedelta(0))
+    with pytest.raises(InvalidParameterError, match="already have column"):
+        F.point_in_time_join(rows, rows, ["value"])
+    with pytest.raises(InvalidParameterError, match="missing timestamps"):
+        F.point_in_time_join(entities.assign(event_timestamp=pd.NaT), rows, ["value"])
+
+
+def test_latest_value_join_leaks_values_from_after_the_label(dataset):
+    table = F.activity_feature_table(dataset)
+    labels = _labels(dataset, dataset.snapshots[:3])
+    naive = F.latest_value_join(labels, table, ["minutes_4w"], as_of=dataset.snapshots[3])
+    assert len(naive) == len(labels)
+    assert (naive["feature_time"] > naive["event_timestamp"]).mean() > 0.6
+    pit = F.point_in_time_join(labels, table, ["minutes_4w"], ttl=F.ACTIVITY_TTL)
+    churners = naive["churned_30d"] == 1
+    # Churners stop watching after the snapshot: the naive value is far below the honest one.
+    assert churners.sum() >= 8
+    assert naive.loc[churners, "minutes_4w"].mean() < 0.85 * pit.loc[churners, "minutes_4w"].mean()
+    stayers = ~churners
+    assert naive.loc[stayers, "minutes_4w"].mean() > 0.8 * pit.loc[stayers, "minutes_4w"].mean()
+
+
+# --------------------------------------------------------------------------- Feast
+
+
+def test_feast_point_in_time_join_equals_the_companion_join(dataset, repo):
+    _, store = repo
+    labels = _labels(dataset, dataset.snapshots[:3])
+    from_feast = F.historical_features(store, labels, "churn_model_v1")
+    assert len(from_feast) == len(labels)
+    assert list(from_feast.columns[:3]) == ["customer_id", "event_timestamp", "churned_30d"]
+    table = F.activity_feature_table(dataset)
+    ours = F.point_in_time_join(labels, table, F.V1_ACTIVITY_FEATURES, ttl=F.ACTIVITY_TTL,
+                                created_timestamp="created_timestamp")
+    pd.testing.assert_frame_equal(
+        from_feast[F.V1_ACTIVITY_FEATURES], ours[F.V1_ACTIVITY_FEATURES], check_dtype=False
+    )
+    assert from_feast["plan"].notna().all()
+
+
+def test_file_store_drops_rows_past_ttl_and_duckdb_keeps_them(dataset, repo):
+    path, store = repo
+    churned = dataset.labels.loc[dataset.labels["churned_30d"] == 1, "customer_id"].head(3)
+    active = dataset.labels.loc[
+        dataset.labels["snapshot_timestamp"] == dataset.snapshots[3], "customer_id"].head(3)
+    when = dataset.snapshots[3]
+    entities = pd.DataFrame({"customer_id": [*churned, *active], "event_timestamp": when})
+    kept = F.historical_features(store, entities, "churn_model_v1")
+    assert len(kept) == 6
+    assert kept["minutes_4w"].isna().sum() >= 3
+    file_store = F.feature_store(path, offline_store="file")
+    with pytest.raises(F.RowsDroppedError, match="returned 3 rows for 6 entity rows"):
+        F.historical_features(file_store, entities, "churn_model_v1")
+
+
+def test_online_features_equal_offline_features_at_materialization_end(dataset, repo):
+    _, store = repo
+    end = dataset.snapshots[2]
+    active = _labels(dataset, [end])[["customer_id", "event_timestamp"]]
+    for version in ("v1", "v2"):
+        service = F.FEATURE_VERSIONS[version]["service"]
+        offline = F.historical_features(store, active, service)
+        online = F.online_features(store, active["customer_id"], service)
+        columns = F.service_features(store, service)
+        pd.testing.assert_frame_equal(
+            offline[columns].reset_index(drop=True), online[columns].reset_index(drop=True),
+            check_dtype=False,
+        )
+
+
+def test_feature_services_and_stores_reject_unknown_names(repo, tmp_path):
+    _, store = repo
+    with pytest.raises(UnknownNameError, match="churn_model_v3.*known: churn_model_v1"):
+        F.online_features(store, [1], "churn_model_v3")
+    with pytest.raises(UnknownNameError, match="offline store 'spark'"):
+        F.feature_store(tmp_path, offline_store="spark")
+    with pytest.raises(InvalidParameterError, match="must come before"):
+        F.materialize(store, "2025-02-01", "2025-01-01")
+
+
+def test_versions_train_score_and_record(dataset, repo, tmp_path):
+    _, store = repo
+    labels = _labels(dataset, dataset.snapshots[:3])
+    for version in ("v1", "v2"):
+        frame = F.historical_features(store, labels, F.FEATURE_VERSIONS[version]["service"])
+        model = F.train_version(frame, version)
+        scores = F.score_version(model, frame, version)
+        assert 0.6 < scores["roc_auc"] <= 1.0
+        assert scores["rows"] == len(labels)
+        path = F.record_model_version(tmp_path, f"churn-{version}", version, {"auc": 0.5})
+        record = F.read_model_record(path)
+        assert record["feature_service"] == f"churn_model_{version}"
+        assert record["features"] == F.version_columns(version)
+    assert "minutes_change_4w" in F.version_columns("v2")
+    assert "minutes_change_4w" not in F.version_columns("v1")
+    with pytest.raises(UnknownNameError, match="feature version 'v9'"):
+        F.train_version(frame, "v9")
+    with pytest.raises(InvalidParameterError, match="missing column"):
+        F.train_version(frame.drop(columns="minutes_4w"), "v1")
+    with pytest.raises(InvalidParameterError, match="model name"):
+        F.record_model_version(tmp_path, "bad name", "v1", {})
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["churn-v1.json", "churn-v2.json"]
+    assert json.loads((tmp_path / "churn-v1.json").read_text())["auc"] == 0.5
+
+
+def test_model_frame_fills_activity_but_not_profile():
+    frame = pd.DataFrame({"minutes_4w": [np.nan, 2.0], "plan": [None, "basic"],
+                          "tenure_days": [np.nan, 3.0]})
+    filled = F.model_frame(frame)
+    assert filled["minutes_4w"].tolist() == [0.0, 2.0]
+    assert filled["plan"].isna().sum() == 1 and filled["tenure_days"].isna().sum() == 1
+
+
+def test_features_prerequisite_applies_and_materializes(tmp_path):
+    from companion.data import SimulationConfig
+
+    assert "features" in PREREQUISITES
+    ws = Workspace.create("t-features", root=tmp_path,
+                          config=SimulationConfig(n_customers=150, months=3, scenarios=()))
+    store = ws.require("features")
+    assert ws.built() == ["data", "features"]
+    assert sorted(s.name for s in store.list_feature_services()) == [
+        "churn_model_v1", "churn_model_v2"]
+    online = F.online_features(store, [1, 2, 3], "churn_model_v1")
+    assert online["plan"].notna().all()
