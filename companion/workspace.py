@@ -44,6 +44,9 @@ TELEMETRY_OFF = {
 
 NOISY_LOGGERS = ("mlflow", "alembic", "feast", "dvc", "evidently", "urllib3", "py4j", "kfp")
 
+QUIET_LOGS = {"MLFLOW_LOGGING_LEVEL": "WARNING"}
+"""MLflow sets its loggers' level from this variable when it is imported, after our set-up."""
+
 
 def disable_telemetry() -> dict[str, str]:
     """Switch off the telemetry of MLflow, DVC, Feast and Evidently for this process.
@@ -64,6 +67,7 @@ def setup_notebook(seed: int = 0) -> None:
     import pandas as pd
 
     disable_telemetry()
+    os.environ.update(QUIET_LOGS)
     random.seed(seed)
     np.random.seed(seed)
     for name in NOISY_LOGGERS:

@@ -11,7 +11,7 @@ import yaml
 
 ROOT = Path(__file__).resolve().parent.parent
 CONFIG = yaml.safe_load((ROOT / "_quarto.yml").read_text())
-NOTEBOOKS = sorted((ROOT / "notebooks").glob("*.ipynb"))
+NOTEBOOKS = sorted(p for p in (ROOT / "notebooks").glob("*.ipynb") if not p.name.startswith("."))
 SEC_ID = re.compile(r"\{#(sec-[A-Za-z0-9_-]+)[^}]*\}")
 SEC_REF = re.compile(r"(?<![\w{#])@(sec-[A-Za-z0-9_-]*[A-Za-z0-9])")
 

@@ -1,0 +1,941 @@
+"""Data versioning: DVC snapshots in git, Delta Lake time travel, snapshot manifests, lineage.
+
+A model can only be explained if the data it was trained on can be read back, byte for byte,
+long after the warehouse has moved on. This module gives a chapter's workspace three ways to
+make that true:
+
+- **DVC snapshots**: the monthly export is written to ``data/raw`` in a git repo, tracked with
+  ``dvc add``, committed and tagged (``data-2025-04``); any tag reads back with
+  :func:`read_bytes`, and a local DVC remote holds the content for :func:`push` / :func:`pull`.
+  A small ``dvc.yaml`` pipeline (validate, features, train) records how a model is derived.
+- **Delta Lake versions**: monthly activity appended to a Delta table, one version per month,
+  read as of a version or a commit time (:func:`append_month`, :func:`read_delta`).
+- **Manifests and lineage**: every snapshot carries a JSON manifest (content hash, rows,
+  schema, generating parameters); a training run logs its input dataset, the git commit and the
+  DVC tag to MLflow (:func:`train_and_log`), so :func:`trace_run` can answer from the stores
+  alone which data and which code produced a model.
+
+Git runs with a fixed identity and fixed dates, so commit hashes are the same on every run.
+Nothing happens at import.
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import datetime as dt
+import hashlib
+import io
+import json
+import os
+import pickle
+import shutil
+import subprocess
+import sys
+import tempfile
+import time
+import warnings
+from collections.abc import Iterator, Mapping, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import pandas as pd
+
+from companion.data import (
+    LABEL_WINDOW_DAYS,
+    ChurnDataset,
+    SimulationConfig,
+    content_hash,
+)
+from companion.errors import (
+    CompanionError,
+    InvalidParameterError,
+    UnknownNameError,
+    WorkspaceError,
+)
+
+RAW_DIR = "data/raw"
+"""Folder of the data repo that holds the tracked export (one Parquet file per table)."""
+MANIFEST_PATH = "data/manifest.json"
+"""The snapshot manifest, tracked by git beside the DVC pointer ``data/raw.dvc``."""
+PARAMS_PATH = "params.yaml"
+EXPORT_TABLES = ("customers", "activity", "labels")
+"""Tables of an export: what the warehouse knew about customers, activity and labels."""
+REMOTE_NAME = "storage"
+DATA_TAG_PREFIX = "data-"
+GIT_IDENTITY = {
+    "GIT_AUTHOR_NAME": "Lumen Data Team",
+    "GIT_AUTHOR_EMAIL": "data@lumen.example",
+    "GIT_COMMITTER_NAME": "Lumen Data Team",
+    "GIT_COMMITTER_EMAIL": "data@lumen.example",
+}
+"""The fixed identity of every commit in a workspace's data repo."""
+
+
+# --------------------------------------------------------------------------- the data repo
+
+
+@dataclass(frozen=True)
+class DataRepo:
+    """A git + DVC repository holding versioned exports.
+
+    Attributes:
+        path: the repository's root folder.
+    """
+
+    path: Path
+
+    def git(self, *args: str, date: str | None = None) -> str:
+        """Run ``git args`` in the repo with the fixed identity (and ``date`` for commits)."""
+        env = {**os.environ, **GIT_IDENTITY, "GIT_CONFIG_NOSYSTEM": "1", "HOME": str(self.path)}
+        if date is not None:
+            env["GIT_AUTHOR_DATE"] = env["GIT_COMMITTER_DATE"] = date
+        result = subprocess.run(
+            ["git", "-c", "init.defaultBranch=main", "-c", "commit.gpgsign=false", *args],
+            cwd=self.path, env=env, capture_output=True, text=True,
+        )
+        if result.returncode != 0:
+            raise WorkspaceError(
+                f"git {' '.join(args)} failed in {self.path}: {result.stderr.strip()}"
+            )
+        return result.stdout.strip()
+
+    def commit(self, message: str, date: str, tag: str | None = None) -> str:
+        """Stage everything, commit with ``date`` as author and committer date; return the hash."""
+        if tag is not None and tag in self.tags():
+            raise InvalidParameterError(
+                f"tag {tag!r} already exists; accepted: a new tag name (existing: {self.tags()})"
+            )
+        self.git("add", "-A")
+        self.git("commit", "-q", "--allow-empty", "-m", message, date=date)
+        if tag is not None:
+            self.git("tag", tag)
+        return self.head()
+
+    def head(self) -> str:
+        """Return the commit hash of HEAD."""
+        return self.git("rev-parse", "HEAD")
+
+    def tags(self) -> list[str]:
+        """Return the repo's tags, sorted."""
+        return sorted(self.git("tag", "--list").split())
+
+    def resolve(self, rev: str) -> str:
+        """Return the commit hash ``rev`` (a tag, branch or hash) names.
+
+        Raises:
+            UnknownNameError: ``rev`` names no commit; the message lists the tags.
+        """
+        if not isinstance(rev, str) or not rev or rev.startswith("-"):
+            raise InvalidParameterError(f"revision must be a tag, branch or commit, got {rev!r}")
+        try:
+            return self.git("rev-parse", "--verify", "--quiet", f"{rev}^{{commit}}")
+        except WorkspaceError:
+            raise UnknownNameError(
+                f"revision {rev!r} does not exist in the data repo; accepted: a tag "
+                f"({', '.join(self.tags()) or 'none yet'}), 'main' or a commit hash"
+            ) from None
+
+    def remotes(self) -> dict[str, str]:
+        """Return the DVC remotes of the repo's ``.dvc/config``, name to URL as written there."""
+        from configobj import ConfigObj
+
+        config = ConfigObj(str(self.path / ".dvc" / "config"))
+        return {
+            section.split('"')[1]: values["url"]
+            for section, values in config.items()
+            if section.startswith('remote "') and "url" in values
+        }
+
+    @contextlib.contextmanager
+    def dvc(self) -> Iterator[Any]:
+        """Open the DVC repo from its own folder, with DVC's chatter captured, and close it."""
+        from dvc.repo import Repo
+
+        with contextlib.chdir(self.path), _quiet():
+            repo = Repo(".")
+            try:
+                yield repo
+            finally:
+                repo.close()
+
+
+@contextlib.contextmanager
+def _quiet() -> Iterator[io.StringIO]:
+    """Silence DVC's hints ('To track the changes with git ...'); its errors still raise.
+
+    Importing ``dvc`` installs its own console handlers at level INFO, so the level is lowered
+    here, for the duration of the call only, and restored afterwards.
+    """
+    import logging
+
+    import colorama
+    import dvc  # noqa: F401 - installs DVC's handlers before their level is changed
+
+    # Importing dvc also wraps sys.stdout with colorama, which flushes every write separately
+    # (a notebook then shows a print as many fragments); put the original stream back.
+    colorama.deinit()
+    logger = logging.getLogger("dvc")
+    level = logger.level
+    logger.setLevel(logging.ERROR)
+    sink = io.StringIO()
+    try:
+        # In a notebook DVC's status spinner (rich) displays an empty block: capture it too.
+        from IPython.utils.capture import capture_output
+    except ImportError:  # pragma: no cover - IPython comes with the book's stack
+        capture_output = contextlib.nullcontext
+    try:
+        with capture_output(), contextlib.redirect_stdout(sink), contextlib.redirect_stderr(sink):
+            yield sink
+    finally:
+        logger.setLevel(level)
+
+
+def _git_date(day: str | pd.Timestamp, hours: int = 6) -> str:
+    """Return the ISO date git records for a commit made ``hours`` after midnight UTC of ``day``."""
+    stamp = pd.Timestamp(day).normalize() + pd.Timedelta(hours=hours)
+    return stamp.strftime("%Y-%m-%dT%H:%M:%S+00:00")
+
+
+def init_data_repo(
+    path: str | os.PathLike[str],
+    remote_dir: str | os.PathLike[str],
+    date: str = "2025-01-01",
+) -> DataRepo:
+    """Create a git + DVC repo at ``path`` with a local DVC remote at ``remote_dir``.
+
+    The remote is written to ``.dvc/config`` as a path relative to the repo, so the committed
+    config (and the commit hash) is the same wherever the workspace lives. An existing repo at
+    ``path`` is refused rather than overwritten.
+    """
+    from dvc.repo import Repo
+
+    path = Path(path).resolve()
+    remote_dir = Path(remote_dir).resolve()
+    if (path / ".dvc").exists() or (path / ".git").exists():
+        raise WorkspaceError(
+            f"{path} already holds a git or DVC repo; accepted: an empty folder "
+            "(open the existing one with DataRepo(path))"
+        )
+    path.mkdir(parents=True, exist_ok=True)
+    repo = DataRepo(path)
+    repo.git("init", "-q")
+    remote_dir.mkdir(parents=True, exist_ok=True)
+    with contextlib.chdir(path), _quiet():
+        dvc = Repo.init(".")
+        try:
+            with dvc.config.edit() as conf:
+                conf["core"]["remote"] = REMOTE_NAME
+                conf["remote"][REMOTE_NAME] = {"url": os.path.relpath(remote_dir, path)}
+        finally:
+            dvc.close()
+    repo.commit("Initialise DVC with a local remote", _git_date(date, hours=0))
+    return repo
+
+
+# --------------------------------------------------------------------------- exports and manifests
+
+
+def tables_as_of(dataset: ChurnDataset, as_of: str | pd.Timestamp) -> dict[str, pd.DataFrame]:
+    """Return what the warehouse knew at ``as_of``: the export a data team would ship then.
+
+    Customers who had signed up, activity rows that had arrived (``created_timestamp``), and
+    the labels whose 30-day window had closed.
+
+    Example:
+        >>> from companion.data import generate
+        >>> ds = generate(n_customers=50, months=3, scenarios=())
+        >>> {k: len(v) > 0 for k, v in tables_as_of(ds, "2025-03-01").items()}
+        {'customers': True, 'activity': True, 'labels': True}
+    """
+    as_of = _check_as_of(dataset.config, as_of)
+    labels_known = dataset.labels["snapshot_timestamp"] + pd.Timedelta(days=LABEL_WINDOW_DAYS)
+    tables = {
+        "customers": dataset.customers[dataset.customers["signup_date"] <= as_of],
+        "activity": dataset.activity[dataset.activity["created_timestamp"] <= as_of],
+        "labels": dataset.labels[labels_known <= as_of],
+    }
+    return {name: frame.reset_index(drop=True) for name, frame in tables.items()}
+
+
+def _check_as_of(config: SimulationConfig, as_of: Any) -> pd.Timestamp:
+    try:
+        stamp = pd.Timestamp(as_of)
+    except (ValueError, TypeError):
+        stamp = None
+    first_label = config.start_timestamp + pd.Timedelta(days=LABEL_WINDOW_DAYS)
+    if stamp is None or pd.isna(stamp) or stamp != stamp.normalize():
+        raise InvalidParameterError(f"as_of must be a date like '2025-04-01', got {as_of!r}")
+    if not first_label <= stamp <= config.end_timestamp:
+        raise InvalidParameterError(
+            f"as_of {stamp.date()} is outside the data; accepted: dates from "
+            f"{first_label.date()} (first labels known) to {config.end_timestamp.date()}"
+        )
+    return stamp
+
+
+def file_sha256(path: str | os.PathLike[str]) -> str:
+    """Return the SHA-256 of a file's bytes."""
+    return hashlib.sha256(Path(path).read_bytes()).hexdigest()
+
+
+def build_manifest(
+    tables: Mapping[str, pd.DataFrame],
+    files: Mapping[str, str | os.PathLike[str]],
+    parameters: Mapping[str, Any],
+) -> dict[str, Any]:
+    """Describe a snapshot: content hash, rows, schema and file hash per table, parameters.
+
+    ``files`` maps each table to its file; the manifest records paths relative to the repo's
+    ``data/raw`` folder, so it is the same wherever the repo lives.
+    """
+    return {
+        "content_hash": content_hash(tables),
+        "parameters": dict(parameters),
+        "tables": {
+            name: {
+                "file": f"{RAW_DIR}/{Path(files[name]).name}",
+                "sha256": file_sha256(files[name]),
+                "rows": int(len(frame)),
+                "schema": {str(c): str(t) for c, t in frame.dtypes.items()},
+            }
+            for name, frame in sorted(tables.items())
+        },
+    }
+
+
+@dataclass(frozen=True)
+class Snapshot:
+    """One committed, tagged export.
+
+    Attributes:
+        tag: the git tag, e.g. ``data-2025-04``.
+        commit: the git commit the tag points to.
+        manifest: the manifest committed with it (see :func:`build_manifest`).
+    """
+
+    tag: str
+    commit: str
+    manifest: dict[str, Any]
+
+
+def snapshot_export(repo: DataRepo, dataset: ChurnDataset, as_of: str) -> Snapshot:
+    """Write the export as of ``as_of``, ``dvc add`` it, commit and tag it ``data-YYYY-MM``.
+
+    The Parquet files are written to a temporary folder and moved into ``data/raw`` only when
+    all are written; the commit is dated ``as_of`` (06:00 UTC) so its hash is reproducible.
+    """
+    stamp = _check_as_of(dataset.config, as_of)
+    tag = f"{DATA_TAG_PREFIX}{stamp.strftime('%Y-%m')}"
+    if tag in repo.tags():
+        raise InvalidParameterError(
+            f"tag {tag!r} already exists; accepted: an as_of month not yet snapshotted "
+            f"(existing: {repo.tags()})"
+        )
+    tables = tables_as_of(dataset, stamp)
+    raw = repo.path / RAW_DIR
+    raw.parent.mkdir(parents=True, exist_ok=True)
+    scratch = Path(tempfile.mkdtemp(prefix=".raw-", dir=raw.parent))
+    try:
+        files = {}
+        for name in EXPORT_TABLES:
+            files[name] = scratch / f"{name}.parquet"
+            tables[name].to_parquet(files[name], index=False)
+        parameters = {"as_of": str(stamp.date()), "simulation": dataset.config.to_dict()}
+        manifest = build_manifest(tables, files, parameters)
+        if raw.exists():
+            shutil.rmtree(raw)
+        os.replace(scratch, raw)
+    finally:
+        shutil.rmtree(scratch, ignore_errors=True)
+    _write_text(repo.path / MANIFEST_PATH, json.dumps(manifest, indent=2, sort_keys=True) + "\n")
+    export = {"as_of": str(stamp.date())}
+    _write_params(repo, {"simulation": dataset.config.to_dict(), "export": export})
+    with repo.dvc() as dvc:
+        dvc.add(RAW_DIR)
+    commit = repo.commit(f"Export as of {stamp.date()}", _git_date(stamp), tag=tag)
+    return Snapshot(tag, commit, manifest)
+
+
+def _write_text(path: Path, text: str) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(f".{path.name}.tmp")
+    tmp.write_text(text, encoding="utf-8")
+    os.replace(tmp, path)
+
+
+def _write_params(repo: DataRepo, updates: Mapping[str, Any]) -> None:
+    import yaml
+
+    path = repo.path / PARAMS_PATH
+    params = (yaml.safe_load(path.read_text(encoding="utf-8")) or {}) if path.exists() else {}
+    params.update(updates)
+    _write_text(path, yaml.safe_dump(params, sort_keys=True))
+
+
+# --------------------------------------------------------------------------- reading back
+
+
+def read_bytes(repo: DataRepo, path: str, rev: str | None = None) -> bytes:
+    """Return the bytes of ``path`` at revision ``rev`` (working copy if None) via ``dvc.api``.
+
+    Works for DVC-tracked files (from the cache or the remote) and git-tracked files alike.
+
+    Raises:
+        UnknownNameError: ``rev`` names no commit, or ``path`` is not in the repo at ``rev``.
+    """
+    import dvc.api
+    from dvc.exceptions import PathMissingError
+
+    if rev is not None:
+        repo.resolve(rev)
+    try:
+        with _quiet():
+            return dvc.api.read(path, repo=str(repo.path), rev=rev, mode="rb")
+    except (PathMissingError, FileNotFoundError):
+        raise UnknownNameError(
+            f"{path!r} is not in the data repo at revision {rev or 'working copy'!r}; accepted: "
+            f"{', '.join(_tracked_files(repo, rev))}"
+        ) from None
+
+
+def _tracked_files(repo: DataRepo, rev: str | None) -> list[str]:
+    try:
+        manifest = json.loads(read_bytes(repo, MANIFEST_PATH, rev))
+    except CompanionError:
+        return [MANIFEST_PATH, PARAMS_PATH]
+    return [MANIFEST_PATH, PARAMS_PATH, *(t["file"] for t in manifest["tables"].values())]
+
+
+def read_manifest(repo: DataRepo, rev: str | None = None) -> dict[str, Any]:
+    """Return the snapshot manifest committed at ``rev`` (working copy if None)."""
+    if rev is None:
+        path = repo.path / MANIFEST_PATH
+        if not path.exists():
+            raise WorkspaceError(f"no manifest at {MANIFEST_PATH}; take a snapshot first")
+        return json.loads(path.read_text(encoding="utf-8"))
+    return json.loads(read_bytes(repo, MANIFEST_PATH, rev))
+
+
+def read_tables(repo: DataRepo, rev: str | None = None) -> dict[str, pd.DataFrame]:
+    """Return the export's tables as they were at ``rev``, checked against its manifest.
+
+    Raises:
+        WorkspaceError: a file's bytes do not match the manifest committed with them.
+    """
+    manifest = read_manifest(repo, rev)
+    tables = {}
+    for name, entry in manifest["tables"].items():
+        payload = read_bytes(repo, entry["file"], rev)
+        _check_hash(entry["file"], entry["sha256"], hashlib.sha256(payload).hexdigest(), rev)
+        tables[name] = pd.read_parquet(io.BytesIO(payload))
+    return tables
+
+
+def _check_hash(file: str, expected: str, found: str, rev: str | None) -> None:
+    if expected != found:
+        raise WorkspaceError(
+            f"{file} does not match its manifest at {rev or 'the working copy'}: expected "
+            f"sha256 {expected[:12]}, found {found[:12]}; the file was changed after the "
+            "snapshot. Restore it with `dvc checkout` (or `dvc pull`) or take a new snapshot"
+        )
+
+
+def verify_snapshot(repo: DataRepo) -> dict[str, str]:
+    """Check every file of the working copy's ``data/raw`` against the manifest.
+
+    Returns the verified sha256 of each file.
+
+    Raises:
+        WorkspaceError: a file is missing or its bytes differ from the manifest.
+    """
+    manifest = read_manifest(repo)
+    verified = {}
+    for entry in manifest["tables"].values():
+        path = repo.path / entry["file"]
+        if not path.exists():
+            raise WorkspaceError(
+                f"{entry['file']} is missing from the working copy; accepted: restore it "
+                "with `dvc checkout` or `dvc pull`"
+            )
+        found = file_sha256(path)
+        _check_hash(entry["file"], entry["sha256"], found, None)
+        verified[entry["file"]] = found
+    return verified
+
+
+def dvc_status(repo: DataRepo) -> dict[str, Any]:
+    """Return ``dvc status`` for the working copy: empty when data matches its ``.dvc`` files."""
+    with repo.dvc() as dvc:
+        return dvc.status()
+
+
+# --------------------------------------------------------------------------- remote
+
+
+def _check_remote(repo: DataRepo, remote: str | None, must_exist: bool) -> str:
+    remotes = repo.remotes()
+    name = REMOTE_NAME if remote is None else remote
+    if name not in remotes:
+        raise UnknownNameError(
+            f"DVC remote {name!r} is not configured; accepted: {sorted(remotes)} "
+            "(add one with `dvc remote add NAME URL`)"
+        )
+    url = remotes[name]
+    if must_exist and "://" not in url and not (repo.path / ".dvc" / url).resolve().is_dir():
+        raise WorkspaceError(
+            f"DVC remote {name!r} (url {remotes[name]!r} in .dvc/config) points to a folder "
+            "that does not exist; accepted: an existing remote folder (restore it, or "
+            "`dvc remote modify` its url)"
+        )
+    return name
+
+
+def push(repo: DataRepo, remote: str | None = None) -> int:
+    """Upload the data the working copy references to ``remote``; return files transferred.
+
+    Push each snapshot when it is taken: in DVC 3.67, ``push --all-tags`` (``-a``, ``-A``)
+    sends only the working copy's data (treeverse/dvc#10617), so older revisions reach the
+    remote only if they were pushed while they were checked out.
+    """
+    name = _check_remote(repo, remote, must_exist=False)
+    with repo.dvc() as dvc:
+        return int(dvc.push(remote=name))
+
+
+def pull(repo: DataRepo, remote: str | None = None) -> int:
+    """Download the working copy's data from ``remote`` and check it out; return files fetched.
+
+    Raises:
+        UnknownNameError: ``remote`` is not configured.
+        WorkspaceError: the remote's folder is gone.
+    """
+    name = _check_remote(repo, remote, must_exist=True)
+    with repo.dvc() as dvc:
+        result = dvc.pull(remote=name)
+    return int(result["stats"]["fetched"])
+
+
+def checkout(repo: DataRepo) -> dict[str, Any]:
+    """Restore the working copy of tracked data from the cache (``dvc checkout``)."""
+    with repo.dvc() as dvc:
+        return dvc.checkout(force=True)
+
+
+def drop_local_data(repo: DataRepo) -> None:
+    """Delete the working copy of ``data/raw`` and the DVC cache, as on a fresh clone."""
+    shutil.rmtree(repo.path / RAW_DIR, ignore_errors=True)
+    shutil.rmtree(repo.path / ".dvc" / "cache", ignore_errors=True)
+
+
+# --------------------------------------------------------------------------- the pipeline
+
+PIPELINE = {
+    "stages": {
+        "validate": {
+            "cmd": "python -m companion.versioning validate --out reports/validation.json",
+            "deps": [RAW_DIR, MANIFEST_PATH],
+            "outs": [{"reports/validation.json": {"cache": False}}],
+        },
+        "features": {
+            "cmd": "python -m companion.versioning features --out data/features.parquet",
+            "deps": [RAW_DIR, "reports/validation.json"],
+            "params": ["simulation"],
+            "outs": ["data/features.parquet"],
+        },
+        "train": {
+            "cmd": (
+                "python -m companion.versioning train --features data/features.parquet "
+                "--model models/churn_model.pkl --metrics metrics.json"
+            ),
+            "deps": ["data/features.parquet"],
+            "params": ["train"],
+            "outs": ["models/churn_model.pkl"],
+            "metrics": [{"metrics.json": {"cache": False}}],
+        },
+    }
+}
+"""The workspace pipeline: validate the export, build features, train the churn model."""
+
+
+def write_pipeline(repo: DataRepo, kind: str = "gbm", seed: int = 0) -> Path:
+    """Write ``dvc.yaml`` and the ``train`` parameters into the repo; return the dvc.yaml path."""
+    import yaml
+
+    from companion.training import make_model
+
+    make_model(kind, seed)  # validates kind and seed before anything is written
+    _write_params(repo, {"train": {"kind": kind, "seed": seed}})
+    path = repo.path / "dvc.yaml"
+    _write_text(path, yaml.safe_dump(PIPELINE, sort_keys=False))
+    return path
+
+
+def _run_dvc(repo: DataRepo, *args: str) -> str:
+    """Run the ``dvc`` command line in the repo with the venv's Python first on PATH."""
+    env = {**os.environ, "DVC_NO_ANALYTICS": "1"}
+    env["PATH"] = os.pathsep.join([str(Path(sys.executable).parent), env.get("PATH", "")])
+    result = subprocess.run(
+        [sys.executable, "-m", "dvc", *args], cwd=repo.path, env=env, capture_output=True,
+        text=True,
+    )
+    if result.returncode != 0:
+        # keep what explains the failure: the stage's error line and DVC's own, not tracebacks
+        lines = (result.stderr + result.stdout).splitlines()
+        summary = [
+            line for line in lines
+            if line.strip() and not line.startswith((" ", "\t", "Traceback", "^"))
+        ]
+        raise WorkspaceError(
+            f"dvc {' '.join(args)} failed in the data repo: {' | '.join(summary) or 'no output'}"
+        )
+    return result.stdout
+
+
+def reproduce(repo: DataRepo) -> list[str]:
+    """Run ``dvc repro``; return the stages that ran (stages already up to date are skipped)."""
+    output = _run_dvc(repo, "repro")
+    return [line.split("'")[1] for line in output.splitlines() if line.startswith("Running stage")]
+
+
+def pipeline_mermaid(repo: DataRepo) -> str:
+    """Return the pipeline's lineage as ``dvc dag --mermaid`` draws it."""
+    return _run_dvc(repo, "dag", "--mermaid").strip()
+
+
+def mermaid_edges(mermaid: str) -> set[tuple[str, str]]:
+    r"""Return the ``(upstream, downstream)`` edges of a ``dvc dag --mermaid`` flowchart.
+
+    Example:
+        >>> sorted(mermaid_edges('flowchart TD\n\tnode1["a"]\n\tnode2["b"]\n\tnode1-->node2'))
+        [('a', 'b')]
+    """
+    labels, edges = {}, set()
+    for line in mermaid.splitlines():
+        line = line.strip()
+        if "-->" in line:
+            upstream, downstream = line.split("-->")
+            edges.add((upstream.strip(), downstream.strip()))
+        elif line.endswith('"]') and '["' in line:
+            node, label = line[:-2].split('["', 1)
+            labels[node.strip()] = label
+    unknown = sorted({node for edge in edges for node in edge} - set(labels))
+    if unknown:
+        raise InvalidParameterError(
+            f"mermaid flowchart has edges to undeclared node(s) {unknown}; accepted: the "
+            "output of `dvc dag --mermaid`"
+        )
+    return {(labels[a], labels[b]) for a, b in edges}
+
+
+def training_frame(
+    tables: Mapping[str, pd.DataFrame], config: SimulationConfig
+) -> pd.DataFrame:
+    """Build model features for every labelled snapshot of an export (the ``features`` stage)."""
+    from companion.training import snapshot_features
+
+    missing = [name for name in EXPORT_TABLES if name not in tables]
+    if missing:
+        raise InvalidParameterError(
+            f"export is missing table(s) {missing}; accepted: a mapping with {list(EXPORT_TABLES)}"
+        )
+    empty = pd.DataFrame()
+    dataset = ChurnDataset(config, tables["customers"], tables["activity"], tables["labels"],
+                           empty, empty)
+    snapshots = sorted(pd.DatetimeIndex(tables["labels"]["snapshot_timestamp"].unique()))
+    if not snapshots:
+        raise InvalidParameterError("export has no labelled snapshot; take it at a later as_of")
+    return snapshot_features(dataset, snapshots)
+
+
+def fit_and_score(frame: pd.DataFrame, kind: str, seed: int) -> tuple[Any, dict[str, float]]:
+    """Train on every snapshot but the last and score on the last (the ``train`` stage)."""
+    from companion.training import evaluate, time_split, train
+
+    snapshots = sorted(frame["snapshot_timestamp"].unique())
+    if len(snapshots) < 2:
+        raise InvalidParameterError(
+            f"training needs at least 2 labelled snapshots, got {len(snapshots)}"
+        )
+    train_rows, test_rows = time_split(frame, snapshots[:-1], snapshots[-1])
+    model = train(train_rows, kind=kind, seed=seed)
+    scores = evaluate(model, test_rows)
+    metrics = {"roc_auc": round(scores["roc_auc"], 6), "test_rows": scores["rows"],
+               "train_rows": int(len(train_rows))}
+    return model, metrics
+
+
+def _read_params(path: str | os.PathLike[str]) -> dict[str, Any]:
+    import yaml
+
+    return yaml.safe_load(Path(path).read_text(encoding="utf-8")) or {}
+
+
+def main(argv: Sequence[str] | None = None) -> None:
+    """Run one stage of the workspace pipeline (``python -m companion.versioning STAGE``)."""
+    parser = argparse.ArgumentParser(
+        prog="python -m companion.versioning", description=main.__doc__
+    )
+    sub = parser.add_subparsers(dest="stage", required=True)
+    validate = sub.add_parser("validate", help="check data/raw against data/manifest.json")
+    validate.add_argument("--out", required=True)
+    features = sub.add_parser("features", help="build the training frame from data/raw")
+    features.add_argument("--out", required=True)
+    train = sub.add_parser("train", help="train and score the churn model")
+    train.add_argument("--features", required=True)
+    train.add_argument("--model", required=True)
+    train.add_argument("--metrics", required=True)
+    args = parser.parse_args(argv)
+    repo = DataRepo(Path.cwd())
+    params = _read_params(PARAMS_PATH)
+    if args.stage == "validate":
+        verified = verify_snapshot(repo)
+        report = json.dumps({"verified": verified}, indent=2, sort_keys=True)
+        _write_text(Path(args.out), report + "\n")
+    elif args.stage == "features":
+        tables = {n: pd.read_parquet(Path(RAW_DIR) / f"{n}.parquet") for n in EXPORT_TABLES}
+        frame = training_frame(tables, SimulationConfig.from_mapping(params["simulation"]))
+        Path(args.out).parent.mkdir(parents=True, exist_ok=True)
+        frame.to_parquet(args.out, index=False)
+    else:
+        frame = pd.read_parquet(args.features)
+        model, metrics = fit_and_score(frame, **params["train"])
+        Path(args.model).parent.mkdir(parents=True, exist_ok=True)
+        with open(args.model, "wb") as handle:
+            pickle.dump(model, handle)
+        _write_text(Path(args.metrics), json.dumps(metrics, indent=2, sort_keys=True) + "\n")
+
+
+# --------------------------------------------------------------------------- lineage in MLflow
+
+
+def train_and_log(
+    repo: DataRepo, rev: str, experiment_id: str, kind: str = "gbm", seed: int = 0
+) -> str:
+    """Train on the export at ``rev`` and log the run with its data lineage; return the run id.
+
+    The export is read back from DVC by revision and checked against its manifest; the run
+    logs the training frame as an MLflow dataset input (with its digest), the manifest's
+    content hash, the DVC tag and commit of the data, and the repo's HEAD commit, which holds
+    the pipeline definition and parameters the model was trained with (the code version).
+
+    Raises:
+        WorkspaceError: the repo has uncommitted changes, so HEAD would not describe the code.
+    """
+    import mlflow
+
+    import companion
+
+    if repo.git("status", "--porcelain"):
+        raise WorkspaceError(
+            "the data repo has uncommitted changes; accepted: a clean working tree, so that "
+            "its HEAD commit records the code and parameters of this run (commit first)"
+        )
+    commit = repo.resolve(rev)
+    manifest = read_manifest(repo, rev)
+    config = SimulationConfig.from_mapping(manifest["parameters"]["simulation"])
+    frame = training_frame(read_tables(repo, rev), config)
+    model, metrics = fit_and_score(frame, kind, seed)
+    tags = [
+        t for t in repo.git("tag", "--points-at", commit).split() if t.startswith(DATA_TAG_PREFIX)
+    ]
+    with warnings.catch_warnings():  # MLflow hints that a local path has two readers
+        warnings.simplefilter("ignore", UserWarning)
+        dataset = mlflow.data.from_pandas(
+            frame, source=str(repo.path / RAW_DIR), name=f"lumen-churn-export@{rev}"
+        )
+    with mlflow.start_run(experiment_id=experiment_id) as run, warnings.catch_warnings():
+        warnings.simplefilter("ignore", UserWarning)  # schema hint about integer columns
+        mlflow.log_input(dataset, context="training")
+        mlflow.log_params({"kind": kind, "seed": seed, "as_of": manifest["parameters"]["as_of"]})
+        mlflow.log_metrics({k: float(v) for k, v in metrics.items()})
+        mlflow.set_tags(
+            {
+                "data.git_commit": commit,
+                "data.dvc_tag": tags[0] if tags else rev,
+                "data.content_hash": manifest["content_hash"],
+                "code.git_commit": repo.head(),
+                "code.companion_version": companion.__version__,
+            }
+        )
+    return run.info.run_id
+
+
+def trace_run(run_id: str) -> dict[str, Any]:
+    """Answer from MLflow alone: which data version and which commit produced run ``run_id``."""
+    from mlflow.exceptions import MlflowException
+    from mlflow.tracking import MlflowClient
+
+    try:
+        run = MlflowClient().get_run(run_id)
+    except MlflowException:
+        raise UnknownNameError(
+            f"no MLflow run {run_id!r} in the current tracking store; accepted: a run id "
+            "logged by train_and_log"
+        ) from None
+    inputs = [i for i in run.inputs.dataset_inputs
+              if any(t.key == "mlflow.data.context" and t.value == "training" for t in i.tags)]
+    if "data.git_commit" not in run.data.tags or not inputs:
+        raise WorkspaceError(
+            f"run {run_id} records no data lineage (no training input or data.git_commit tag); "
+            "accepted: a run logged by train_and_log"
+        )
+    dataset = inputs[0].dataset
+    return {
+        "dataset": dataset.name,
+        "digest": dataset.digest,
+        "rows": json.loads(dataset.profile)["num_rows"],
+        "dvc_tag": run.data.tags["data.dvc_tag"],
+        "data_commit": run.data.tags["data.git_commit"],
+        "content_hash": run.data.tags["data.content_hash"],
+        "code_commit": run.data.tags["code.git_commit"],
+        "kind": run.data.params["kind"],
+        "seed": int(run.data.params["seed"]),
+        "roc_auc": run.data.metrics["roc_auc"],
+    }
+
+
+def dataset_digest(frame: pd.DataFrame) -> str:
+    """Return the digest MLflow computes for ``frame`` as a dataset input."""
+    import mlflow
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", UserWarning)
+        return mlflow.data.from_pandas(frame).digest
+
+
+# --------------------------------------------------------------------------- Delta Lake
+
+
+def monthly_batches(
+    dataset: ChurnDataset, months: Sequence[str | pd.Timestamp]
+) -> list[tuple[str, pd.DataFrame]]:
+    """Split activity into the batches that had arrived by each of ``months`` (by creation).
+
+    The first batch holds everything created up to ``months[0]``; each later one what arrived
+    in the month up to it, so batches line up with :func:`tables_as_of`. Returns
+    ``(label, rows)`` pairs, the label being the month each batch closes.
+    """
+    stamps = [pd.Timestamp(m) for m in months]
+    if not stamps or stamps != sorted(set(stamps)):
+        raise InvalidParameterError(f"months must be distinct and increasing, got {list(months)}")
+    created = dataset.activity["created_timestamp"]
+    batches = []
+    previous = None
+    for stamp in stamps:
+        mask = created <= stamp if previous is None else (created > previous) & (created <= stamp)
+        label = (stamp - pd.DateOffset(months=1)).strftime("%Y-%m")
+        batches.append((label, dataset.activity[mask].reset_index(drop=True)))
+        previous = stamp
+    return batches
+
+
+def append_month(
+    table: str | os.PathLike[str], rows: pd.DataFrame, month: str, merge_schema: bool = False
+) -> int:
+    """Append one month of rows to the Delta table at ``table``; return the new version.
+
+    The month is stored in the commit's metadata. New columns are refused unless
+    ``merge_schema`` is True (Delta's ``schema_mode="merge"``).
+
+    Raises:
+        InvalidParameterError: ``rows`` bring columns the table does not have.
+    """
+    from deltalake import CommitProperties, DeltaTable, write_deltalake
+
+    table = Path(table)
+    if table.exists() and not merge_schema:
+        known = {field.name for field in DeltaTable(str(table)).schema().fields}
+        new = sorted(set(rows.columns) - known)
+        if new:
+            raise InvalidParameterError(
+                f"rows for {month} bring new column(s) {new} the table does not have; accepted: "
+                f"the columns {sorted(known)}, or merge_schema=True to add them"
+            )
+    if table.exists():
+        # Reads as of a time need commits that are clearly apart in time: the monthly loads
+        # of a real warehouse are days apart; here they are kept at least 50 ms apart.
+        time.sleep(0.05)
+    write_deltalake(
+        str(table), rows, mode="append", schema_mode="merge" if merge_schema else None,
+        commit_properties=CommitProperties(custom_metadata={"month": month}),
+    )
+    return DeltaTable(str(table)).version()
+
+
+def delta_history(table: str | os.PathLike[str]) -> pd.DataFrame:
+    """Return the table's versions, oldest first: version, operation, month, rows added, times.
+
+    ``committed_at`` is the wall-clock time of each commit and ``latest_at`` a moment at which
+    that version was the table's latest (halfway to the next commit); both differ run to run.
+    Delta resolves an as-of time by the commit files' modification times, which can sit a
+    millisecond away from ``committed_at``; ``latest_at`` stays clear of that edge.
+    """
+    from deltalake import DeltaTable
+
+    rows = [
+        {
+            "version": entry["version"],
+            "operation": entry["operation"],
+            "month": entry.get("month", ""),
+            "rows_added": entry.get("operationMetrics", {}).get("num_added_rows", 0),
+            "committed_at": pd.Timestamp(entry["timestamp"], unit="ms", tz="UTC"),
+        }
+        for entry in DeltaTable(str(table)).history()
+    ]
+    history = pd.DataFrame(rows).sort_values("version").reset_index(drop=True)
+    following = history["committed_at"].shift(-1)
+    last = history["committed_at"].iloc[-1] + pd.Timedelta(milliseconds=25)
+    history["latest_at"] = (
+        history["committed_at"] + (following - history["committed_at"]) / 2
+    ).fillna(last)
+    return history
+
+
+def read_delta(
+    table: str | os.PathLike[str],
+    version: int | None = None,
+    as_of: dt.datetime | pd.Timestamp | None = None,
+) -> tuple[int, pd.DataFrame]:
+    """Read the Delta table at ``version`` or as of time ``as_of`` (latest if neither).
+
+    Returns the version read and its rows, sorted by event time and customer.
+
+    Raises:
+        UnknownNameError: ``version`` does not exist or ``as_of`` precedes the first commit.
+    """
+    from deltalake import DeltaTable
+
+    if version is not None and as_of is not None:
+        raise InvalidParameterError("pass version or as_of, not both")
+    delta = DeltaTable(str(table))
+    latest = delta.version()
+    if version is not None:
+        if isinstance(version, bool) or not isinstance(version, int) or not 0 <= version <= latest:
+            raise UnknownNameError(
+                f"Delta table version {version!r} does not exist; accepted: 0 to {latest}"
+            )
+        delta.load_as_version(version)
+    elif as_of is not None:
+        stamp = pd.Timestamp(as_of)
+        stamp = stamp.tz_localize("UTC") if stamp.tzinfo is None else stamp
+        first = delta_history(table)["committed_at"].min()
+        if stamp < first:
+            raise UnknownNameError(
+                f"as_of {stamp} precedes the table's first commit; accepted: times from "
+                f"version 0's commit on"
+            )
+        delta.load_as_version(stamp.to_pydatetime())
+    frame = delta.to_pandas()
+    keys = [c for c in ("event_timestamp", "customer_id") if c in frame.columns]
+    return delta.version(), frame.sort_values(keys).reset_index(drop=True)
+
+
+def stored_rows(table: str | os.PathLike[str]) -> int:
+    """Return the rows held in the Delta table's data files (every version's files once)."""
+    return int(delta_history(table)["rows_added"].sum())
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,330 @@
+"""Data versioning: DVC snapshots by revision, manifests, remotes, the pipeline, lineage, Delta."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import shutil
+import subprocess
+import sys
+
+import pandas as pd
+import pytest
+
+from companion import versioning
+from companion.data import SimulationConfig, content_hash, generate
+from companion.errors import InvalidParameterError, UnknownNameError, WorkspaceError
+from companion.workspace import Workspace, disable_telemetry, ensure_experiment
+
+CONFIG = SimulationConfig(n_customers=400, months=6, scenarios=(), seed=7)
+MONTHS = ("2025-04-01", "2025-05-01")
+
+
+@pytest.fixture(scope="module")
+def dataset():
+    return generate(CONFIG)
+
+
+def _build_repo(root, dataset):
+    disable_telemetry()
+    repo = versioning.init_data_repo(root / "repo", root / "remote", date="2025-01-01")
+    snapshots = {}
+    for month in MONTHS:
+        snap = versioning.snapshot_export(repo, dataset, month)
+        snapshots[snap.tag] = (snap, versioning.file_sha256(repo.path / "data/raw/activity.parquet"))
+        assert versioning.push(repo) == 4  # three files and the folder's listing
+    return repo, snapshots
+
+
+@pytest.fixture(scope="module")
+def built(tmp_path_factory, dataset):
+    return _build_repo(tmp_path_factory.mktemp("versioning"), dataset)
+
+
+@pytest.fixture
+def fresh(tmp_path, dataset):
+    """A repo of its own, for tests that damage or extend it."""
+    return _build_repo(tmp_path, dataset)
+
+
+# --------------------------------------------------------------------------- exports
+
+
+def test_export_holds_only_what_was_known_at_as_of(dataset):
+    as_of = pd.Timestamp("2025-04-01")
+    tables = versioning.tables_as_of(dataset, as_of)
+    assert tables["activity"]["created_timestamp"].max() <= as_of
+    assert tables["customers"]["signup_date"].max() <= as_of
+    window_end = tables["labels"]["snapshot_timestamp"] + pd.Timedelta(days=30)
+    assert window_end.max() <= as_of
+    assert sorted(tables["labels"]["snapshot_timestamp"].dt.strftime("%m").unique()) == ["01", "02", "03"]
+    later = versioning.tables_as_of(dataset, "2025-05-01")
+    assert all(len(later[name]) > len(tables[name]) for name in tables)
+    # the earlier export is exactly the later one cut at as_of: nothing rewritten
+    cut = later["activity"][later["activity"]["created_timestamp"] <= as_of].reset_index(drop=True)
+    pd.testing.assert_frame_equal(cut, tables["activity"])
+
+
+@pytest.mark.parametrize(
+    ("as_of", "message"),
+    [("not a date", "must be a date"), ("2025-04-01 12:00", "must be a date"),
+     ("2025-01-15", "outside the data"), ("2030-01-01", "outside the data"), (None, "must be a date")],
+)
+def test_bad_as_of_is_refused(dataset, as_of, message):
+    with pytest.raises(InvalidParameterError, match=message):
+        versioning.tables_as_of(dataset, as_of)
+
+
+def test_manifest_records_hash_rows_schema_and_parameters(tmp_path):
+    frame = pd.DataFrame({"a": [1, 2, 3], "b": ["x", "y", "z"]})
+    path = tmp_path / "t.parquet"
+    frame.to_parquet(path, index=False)
+    manifest = versioning.build_manifest({"t": frame}, {"t": path}, {"as_of": "2025-04-01"})
+    assert manifest["content_hash"] == content_hash({"t": frame})
+    assert manifest["tables"]["t"] == {
+        "file": "data/raw/t.parquet", "sha256": hashlib.sha256(path.read_bytes()).hexdigest(),
+        "rows": 3, "schema": {"a": "int64", "b": "object"},
+    }
+    assert manifest["parameters"] == {"as_of": "2025-04-01"}
+
+
+# --------------------------------------------------------------------------- snapshots in git + DVC
+
+
+def test_init_writes_a_relative_remote_and_refuses_an_existing_repo(built, tmp_path):
+    repo, _ = built
+    assert repo.remotes() == {"storage": "../../remote"}
+    assert (repo.path / ".dvc" / "../../remote").resolve() == (repo.path.parent / "remote")
+    with pytest.raises(WorkspaceError, match="already holds a git or DVC repo"):
+        versioning.init_data_repo(repo.path, tmp_path / "r")
+
+
+def test_snapshots_are_tagged_commits_dated_as_of(built):
+    repo, snapshots = built
+    assert repo.tags() == ["data-2025-04", "data-2025-05"]
+    log = repo.git("log", "--format=%ad %s%d", "--date=short").splitlines()
+    assert log[0] == "2025-05-01 Export as of 2025-05-01 (HEAD -> main, tag: data-2025-05)"
+    assert log[1] == "2025-04-01 Export as of 2025-04-01 (tag: data-2025-04)"
+    for tag, (snap, _) in snapshots.items():
+        assert repo.resolve(tag) == snap.commit
+        assert snap.manifest["parameters"]["as_of"] == f"{tag[5:]}-01"
+    assert repo.git("status", "--porcelain") == ""
+
+
+def test_commit_hashes_are_the_same_on_every_run(built, tmp_path, dataset):
+    repo, snapshots = built
+    again, again_snapshots = _build_repo(tmp_path, dataset)
+    assert [s.commit for s, _ in again_snapshots.values()] == [s.commit for s, _ in snapshots.values()]
+
+
+def test_an_existing_tag_is_refused_and_nothing_is_written(fresh, dataset):
+    repo, _ = fresh
+    head, manifest = repo.head(), (repo.path / versioning.MANIFEST_PATH).read_text()
+    with pytest.raises(InvalidParameterError, match="tag 'data-2025-04' already exists"):
+        versioning.snapshot_export(repo, dataset, "2025-04-01")
+    assert repo.head() == head and repo.git("status", "--porcelain") == ""
+    assert (repo.path / versioning.MANIFEST_PATH).read_text() == manifest
+
+
+def test_older_version_reads_back_byte_identical_by_revision(built):
+    repo, snapshots = built
+    april, april_sha = snapshots["data-2025-04"]
+    payload = versioning.read_bytes(repo, "data/raw/activity.parquet", rev="data-2025-04")
+    assert hashlib.sha256(payload).hexdigest() == april_sha == april.manifest["tables"]["activity"]["sha256"]
+    working = versioning.file_sha256(repo.path / "data/raw/activity.parquet")
+    assert working == snapshots["data-2025-05"][1] != april_sha
+    tables = versioning.read_tables(repo, april.commit)
+    assert content_hash(tables) == april.manifest["content_hash"]
+    assert len(tables["activity"]) == april.manifest["tables"]["activity"]["rows"]
+
+
+def test_a_revision_that_does_not_exist_names_the_tags(built):
+    repo, _ = built
+    with pytest.raises(UnknownNameError, match=r"revision 'data-2024-12' does not exist.*data-2025-04, data-2025-05"):
+        versioning.read_bytes(repo, "data/raw/activity.parquet", rev="data-2024-12")
+    with pytest.raises(InvalidParameterError, match="revision must be"):
+        repo.resolve("--all")
+
+
+def test_a_path_that_is_not_tracked_names_the_files(built):
+    repo, _ = built
+    with pytest.raises(UnknownNameError, match=r"'data/raw/nope.parquet' is not in the data repo.*activity.parquet"):
+        versioning.read_bytes(repo, "data/raw/nope.parquet", rev="data-2025-04")
+
+
+def test_a_tampered_file_fails_status_and_the_manifest_check(fresh):
+    repo, snapshots = fresh
+    assert versioning.dvc_status(repo) == {}
+    labels = repo.path / "data/raw/labels.parquet"
+    expected = snapshots["data-2025-05"][0].manifest["tables"]["labels"]["sha256"]
+    labels.write_bytes(labels.read_bytes() + b"\0")
+    assert versioning.dvc_status(repo) == {"data/raw.dvc": [{"changed outs": {"data/raw": "modified"}}]}
+    with pytest.raises(WorkspaceError, match=f"labels.parquet does not match its manifest.*expected sha256 {expected[:12]}"):
+        versioning.verify_snapshot(repo)
+    versioning.checkout(repo)
+    assert versioning.dvc_status(repo) == {}
+    assert versioning.verify_snapshot(repo)["data/raw/labels.parquet"] == expected
+    labels.unlink()
+    with pytest.raises(WorkspaceError, match="labels.parquet is missing"):
+        versioning.verify_snapshot(repo)
+
+
+def test_push_then_pull_restores_data_after_cache_and_copy_are_gone(fresh):
+    repo, snapshots = fresh
+    assert versioning.push(repo) == 0  # each export was pushed when it was taken
+    assert len([p for p in (repo.path.parent / "remote").rglob("*") if p.is_file()]) == 8
+    versioning.drop_local_data(repo)
+    assert not (repo.path / "data/raw").exists() and not (repo.path / ".dvc/cache").exists()
+    assert versioning.pull(repo) == 4
+    assert versioning.dvc_status(repo) == {}
+    assert versioning.file_sha256(repo.path / "data/raw/activity.parquet") == snapshots["data-2025-05"][1]
+    # the older revision is in the remote too
+    versioning.drop_local_data(repo)
+    payload = versioning.read_bytes(repo, "data/raw/activity.parquet", rev="data-2025-04")
+    assert hashlib.sha256(payload).hexdigest() == snapshots["data-2025-04"][1]
+
+
+def test_a_missing_remote_is_named(fresh):
+    repo, _ = fresh
+    with pytest.raises(UnknownNameError, match=r"DVC remote 'backup' is not configured; accepted: \['storage'\]"):
+        versioning.pull(repo, remote="backup")
+    with pytest.raises(UnknownNameError, match="'backup' is not configured"):
+        versioning.push(repo, remote="backup")
+    shutil.rmtree(repo.path.parent / "remote")
+    with pytest.raises(WorkspaceError, match=r"DVC remote 'storage' \(url '../../remote'.*does not exist"):
+        versioning.pull(repo)
+
+
+# --------------------------------------------------------------------------- the pipeline
+
+
+def test_mermaid_edges_reads_dvc_flowcharts():
+    text = 'flowchart TD\n\tnode1["data/raw.dvc"]\n\tnode2["train"]\n\tnode1-->node2'
+    assert versioning.mermaid_edges(text) == {("data/raw.dvc", "train")}
+    with pytest.raises(InvalidParameterError, match=r"undeclared node\(s\) \['node9'\]"):
+        versioning.mermaid_edges(text + "\n\tnode1-->node9")
+
+
+def test_write_pipeline_refuses_an_unknown_model_before_writing(fresh):
+    repo, _ = fresh
+    with pytest.raises(UnknownNameError, match="model kind 'forest'"):
+        versioning.write_pipeline(repo, kind="forest")
+    assert not (repo.path / "dvc.yaml").exists() and repo.git("status", "--porcelain") == ""
+
+
+@pytest.mark.slow
+def test_pipeline_reproduces_once_draws_its_dag_and_matches_in_process_training(fresh):
+    repo, _ = fresh
+    versioning.write_pipeline(repo, kind="logistic", seed=0)
+    assert versioning.reproduce(repo) == ["validate", "features", "train"]
+    assert versioning.reproduce(repo) == []
+    edges = versioning.mermaid_edges(versioning.pipeline_mermaid(repo))
+    assert edges == {("data/raw.dvc", "validate"), ("data/raw.dvc", "features"),
+                     ("validate", "features"), ("features", "train")}
+    metrics = json.loads((repo.path / "metrics.json").read_text())
+    tables = versioning.read_tables(repo)
+    frame = versioning.training_frame(tables, CONFIG)
+    _, in_process = versioning.fit_and_score(frame, "logistic", 0)
+    assert metrics == in_process
+    assert 0.5 < metrics["roc_auc"] <= 1 and metrics["test_rows"] == (frame["snapshot_timestamp"] == "2025-04-01").sum()
+    # tampered data makes the validate stage fail the pipeline
+    labels = repo.path / "data/raw/labels.parquet"
+    labels.write_bytes(labels.read_bytes() + b"\0")
+    with pytest.raises(WorkspaceError, match=r"dvc repro failed in the data repo: companion.errors.WorkspaceError: data/raw/labels.parquet does not match its manifest.*ERROR: failed to reproduce 'validate'"):
+        versioning.reproduce(repo)
+
+
+def test_training_needs_an_export_with_two_labelled_months(built):
+    repo, _ = built
+    tables = versioning.read_tables(repo, "data-2025-04")
+    with pytest.raises(InvalidParameterError, match=r"missing table\(s\) \['labels'\]"):
+        versioning.training_frame({k: v for k, v in tables.items() if k != "labels"}, CONFIG)
+    frame = versioning.training_frame(tables, CONFIG)
+    one_month = frame[frame["snapshot_timestamp"] == frame["snapshot_timestamp"].min()]
+    with pytest.raises(InvalidParameterError, match="at least 2 labelled snapshots, got 1"):
+        versioning.fit_and_score(one_month, "logistic", 0)
+
+
+# --------------------------------------------------------------------------- lineage in MLflow
+
+
+@pytest.mark.slow
+def test_a_training_run_traces_back_to_its_data_and_code(fresh, tmp_path):
+    repo, snapshots = fresh
+    ws = Workspace.create("03-lineage", root=tmp_path / "ws", config=CONFIG)
+    experiment = ensure_experiment(ws, "lineage")
+    run_id = versioning.train_and_log(repo, "data-2025-04", experiment, kind="logistic", seed=3)
+    trace = versioning.trace_run(run_id)
+    april = snapshots["data-2025-04"][0]
+    assert trace["dvc_tag"] == "data-2025-04" and trace["data_commit"] == april.commit
+    assert trace["code_commit"] == repo.head() and (trace["kind"], trace["seed"]) == ("logistic", 3)
+    assert trace["content_hash"] == april.manifest["content_hash"]
+    frame = versioning.training_frame(versioning.read_tables(repo, trace["data_commit"]), CONFIG)
+    assert trace["digest"] == versioning.dataset_digest(frame) and trace["rows"] == len(frame)
+    assert trace["dataset"] == "lumen-churn-export@data-2025-04"
+    with pytest.raises(UnknownNameError, match="no MLflow run 'f00d'"):
+        versioning.trace_run("f00d")
+    (repo.path / "notes.txt").write_text("uncommitted")
+    with pytest.raises(WorkspaceError, match="uncommitted changes"):
+        versioning.train_and_log(repo, "data-2025-04", experiment)
+
+
+# --------------------------------------------------------------------------- Delta Lake
+
+DELTA_MONTHS = ("2025-02-01", "2025-03-01", "2025-04-01", "2025-05-01")
+
+
+def test_monthly_batches_partition_activity_like_the_exports(dataset):
+    batches = versioning.monthly_batches(dataset, DELTA_MONTHS)
+    assert [label for label, _ in batches] == ["2025-01", "2025-02", "2025-03", "2025-04"]
+    through_april = pd.concat([rows for _, rows in batches[:3]])
+    assert len(through_april) == len(versioning.tables_as_of(dataset, "2025-04-01")["activity"])
+    with pytest.raises(InvalidParameterError, match="distinct and increasing"):
+        versioning.monthly_batches(dataset, ["2025-03-01", "2025-02-01"])
+
+
+def test_delta_versions_read_by_number_and_by_time(tmp_path, dataset):
+    table = tmp_path / "activity"
+    batches = versioning.monthly_batches(dataset, DELTA_MONTHS)
+    versions = [versioning.append_month(table, rows, label) for label, rows in batches[:-1]]
+    assert versions == [0, 1, 2]
+    label, rows = batches[-1]
+    rows = rows.assign(minutes_per_session=1.0)
+    with pytest.raises(InvalidParameterError, match=r"new column\(s\) \['minutes_per_session'\].*merge_schema=True"):
+        versioning.append_month(table, rows, label)
+    assert versioning.delta_history(table)["version"].tolist() == [0, 1, 2]  # nothing written
+    assert versioning.append_month(table, rows, label, merge_schema=True) == 3
+    history = versioning.delta_history(table)
+    assert history["month"].tolist() == ["2025-01", "2025-02", "2025-03", "2025-04"]
+    assert history["rows_added"].tolist() == [len(r) for _, r in batches]
+    assert (history["operation"] == "WRITE").all()
+    cumulative = 0
+    for entry in history.itertuples():
+        cumulative += entry.rows_added
+        version, by_version = versioning.read_delta(table, version=entry.version)
+        at, by_time = versioning.read_delta(table, as_of=entry.latest_at)
+        assert version == at == entry.version and len(by_version) == len(by_time) == cumulative
+        assert ("minutes_per_session" in by_version.columns) == (entry.version == 3)
+    _, april = versioning.read_delta(table, version=2)
+    export = versioning.tables_as_of(dataset, "2025-04-01")["activity"]
+    assert april["customer_id"].tolist() == export.sort_values(["event_timestamp", "customer_id"])["customer_id"].tolist()
+    assert versioning.stored_rows(table) == cumulative
+
+
+def test_delta_reads_outside_the_history_are_refused(tmp_path, dataset):
+    table = tmp_path / "activity"
+    label, rows = versioning.monthly_batches(dataset, DELTA_MONTHS[:1])[0]
+    versioning.append_month(table, rows, label)
+    with pytest.raises(UnknownNameError, match="version 5 does not exist; accepted: 0 to 0"):
+        versioning.read_delta(table, version=5)
+    with pytest.raises(UnknownNameError, match="precedes the table's first commit"):
+        versioning.read_delta(table, as_of=pd.Timestamp("2000-01-01"))
+    with pytest.raises(InvalidParameterError, match="not both"):
+        versioning.read_delta(table, version=0, as_of=pd.Timestamp("2000-01-01"))
+
+
+def test_importing_the_module_does_nothing():
+    code = ("import os, sys; before = set(os.listdir('.')); import companion.versioning; "
+            "assert set(os.listdir('.')) == before; assert 'dvc' not in sys.modules "
+            "and 'mlflow' not in sys.modules and 'deltalake' not in sys.modules")
+    subprocess.run([sys.executable, "-c", code], check=True)
