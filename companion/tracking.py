@@ -1,0 +1,891 @@
+"""Experiment tracking with MLflow: a local tracking server, runs, sweeps and their cost.
+
+The chapter on experiment tracking (and the ones after it) log to MLflow through this module:
+
+* :class:`TrackingServer` starts a real ``mlflow server`` on a free loopback port, with its
+  own SQLite store and proxied artifacts in the workspace, and stops it (and every process it
+  started) at the end, when the object is garbage-collected, at interpreter exit, and, on
+  Linux, when the parent process dies.
+* :func:`log_sklearn_model` logs a fitted :mod:`companion.training` pipeline with a
+  signature, an input example and pinned pip requirements (fast: nothing is inferred).
+* :func:`log_training_run` trains one model, evaluates it on a later snapshot and logs
+  parameters, tags (code version, data digest), the dataset input, metrics, wall time, CPU
+  time and an estimated cost; :func:`run_sweep` does it for a grid under one parent run.
+
+Nothing happens at import: no server, no tracking URI, no environment change.
+
+Example:
+    >>> round(estimate_cost(cpu_seconds=1800.0, price_per_cpu_hour=0.10), 4)
+    0.05
+"""
+
+from __future__ import annotations
+
+import contextlib
+import ctypes
+import hashlib
+import importlib.metadata
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+import urllib.error
+import urllib.request
+import warnings
+import weakref
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import pandas as pd
+
+from companion.errors import InvalidParameterError, WorkspaceError, check_choice, check_int
+from companion.training import FEATURES, MODEL_KINDS, TARGET, evaluate, train
+
+if TYPE_CHECKING:  # pragma: no cover - imports for type hints only
+    import mlflow.models.model
+    from sklearn.pipeline import Pipeline
+
+
+MODEL_REQUIREMENTS = ("mlflow", "scikit-learn", "pandas", "numpy", "scipy", "cloudpickle")
+"""Distributions a logged churn model needs to load and predict, pinned at their installed
+versions by :func:`pinned_requirements`."""
+
+
+# --------------------------------------------------------------------------- models
+
+
+def pinned_requirements(packages: Iterable[str] = MODEL_REQUIREMENTS) -> list[str]:
+    """Return ``name==version`` for each installed distribution in ``packages``.
+
+    Reading the versions with :mod:`importlib.metadata` takes microseconds, where MLflow's own
+    inference of requirements starts a subprocess that takes seconds per model.
+
+    Example:
+        >>> pinned_requirements(["pandas"])[0].startswith("pandas==")
+        True
+    """
+    pins = []
+    for package in packages:
+        try:
+            version = importlib.metadata.version(package)
+        except importlib.metadata.PackageNotFoundError as exc:
+            raise InvalidParameterError(
+                f"package {package!r} is not installed, so it cannot be pinned; accepted: "
+                "names of installed distributions such as 'scikit-learn'"
+            ) from exc
+        pins.append(f"{package}=={version}")
+    return pins
+
+
+def log_sklearn_model(
+    model: Pipeline,
+    frame: pd.DataFrame,
+    name: str = "model",
+    registered_model_name: str | None = None,
+) -> mlflow.models.model.ModelInfo:
+    """Log a fitted churn pipeline to the active MLflow run and return its ``ModelInfo``.
+
+    The model is saved with cloudpickle (the default skops format refuses the gradient-boosting
+    model's types), a signature inferred from ``frame[FEATURES]`` and the churn
+    probabilities the model gives them (categorical columns as strings, see
+    :func:`model_input`), the first three rows as input example, and pip
+    requirements pinned from the installed versions (see :func:`pinned_requirements`). The
+    pyfunc flavour predicts with ``predict_proba``, so a served or loaded model returns
+    ``[p(stay), p(churn)]`` per row, as the signature says.
+
+    Args:
+        model: a pipeline fitted by :func:`companion.training.train`.
+        frame: rows with the model's features (e.g. the training frame).
+        name: the logged model's name inside the run.
+        registered_model_name: also register a new version of this registered model.
+    """
+    import mlflow
+    import mlflow.sklearn
+    from mlflow.models import infer_signature
+
+    if mlflow.active_run() is None:
+        raise WorkspaceError(
+            "log_sklearn_model() needs an active MLflow run; call it inside "
+            "`with mlflow.start_run():`"
+        )
+    if not isinstance(name, str) or not name or "/" in name:
+        raise InvalidParameterError(
+            f"model name must be a non-empty string without '/', got {name!r}"
+        )
+    if not hasattr(model, "predict_proba"):
+        raise InvalidParameterError(
+            f"expected a fitted classifier with predict_proba, got {type(model).__name__}"
+        )
+    example = model_input(frame).head(3)
+    try:
+        probabilities = model.predict_proba(example)
+    except Exception as exc:  # sklearn raises NotFittedError, ValueError, ...
+        raise InvalidParameterError(
+            f"the model cannot score the frame's features ({type(exc).__name__}: {exc}); "
+            "pass a pipeline fitted by companion.training.train"
+        ) from exc
+    signature = infer_signature(example, probabilities)
+    return mlflow.sklearn.log_model(
+        model,
+        name=name,
+        signature=signature,
+        input_example=example,
+        pip_requirements=pinned_requirements(),
+        serialization_format="cloudpickle",
+        pyfunc_predict_fn="predict_proba",
+        registered_model_name=registered_model_name,
+    )
+
+
+def model_input(frame: pd.DataFrame) -> pd.DataFrame:
+    """Return the model's feature columns of ``frame`` as a logged model expects them.
+
+    Categorical columns become plain strings: that is what a client sends to a served model,
+    and MLflow's schema check refuses pandas ``category`` columns for a ``string`` input.
+    Use it before ``mlflow.pyfunc.load_model(...).predict(...)``.
+    """
+    _check_feature_frame(frame)
+    features = frame[FEATURES].copy()
+    for column in features.columns:
+        if isinstance(features[column].dtype, pd.CategoricalDtype):
+            features[column] = features[column].astype(str).astype(object)
+    return features
+
+
+def _check_feature_frame(frame: Any) -> None:
+    if not isinstance(frame, pd.DataFrame):
+        raise InvalidParameterError(f"expected a pandas DataFrame, got {type(frame).__name__}")
+    missing = [c for c in FEATURES if c not in frame.columns]
+    if missing:
+        raise InvalidParameterError(
+            f"frame is missing feature column(s) {missing}; build it with snapshot_features()"
+        )
+    if frame.empty:
+        raise InvalidParameterError("frame has no rows; the model needs rows to infer a signature")
+
+
+# --------------------------------------------------------------------------- quiet logging
+
+QUIET_MLFLOW = {
+    "MLFLOW_LOGGING_LEVEL": "ERROR",
+    "MLFLOW_SUPPRESS_PRINTING_URL_TO_STDOUT": "true",
+    "MLFLOW_DISABLE_TELEMETRY": "true",
+    "MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR": "false",
+}
+"""Environment that keeps MLflow from printing run links, progress bars and INFO logs."""
+
+
+def quiet_mlflow() -> dict[str, str]:
+    """Stop MLflow printing "View run" links, progress bars and INFO logs in this process.
+
+    MLflow re-applies its own log level when it is imported, so this sets the environment it
+    reads and lowers the level of its loggers that already exist. Returns what was set.
+    """
+    import logging
+
+    os.environ.update(QUIET_MLFLOW)
+    for name in ("mlflow", "alembic", "huey", "urllib3"):
+        logging.getLogger(name).setLevel(logging.ERROR)
+    return dict(QUIET_MLFLOW)
+
+
+# --------------------------------------------------------------------------- the server
+
+
+def free_port(host: str = "127.0.0.1") -> int:
+    """Return a TCP port on ``host`` that nothing listens on right now."""
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as probe:
+        probe.bind((host, 0))
+        return int(probe.getsockname()[1])
+
+
+def _die_with_parent() -> None:  # pragma: no cover - runs in the forked child
+    """Ask Linux to send SIGTERM to this (child) process when its parent dies."""
+    if sys.platform.startswith("linux"):
+        with contextlib.suppress(OSError, AttributeError):
+            pr_set_pdeathsig = 1
+            ctypes.CDLL("libc.so.6", use_errno=True).prctl(pr_set_pdeathsig, signal.SIGTERM)
+
+
+def _stop_process_group(process: subprocess.Popen[bytes], grace_seconds: float) -> None:
+    """Terminate ``process`` and every process in its group; kill what outlives the grace."""
+    if process.poll() is None or _group_alive(process.pid):
+        with contextlib.suppress(ProcessLookupError, PermissionError):
+            os.killpg(process.pid, signal.SIGTERM)
+        deadline = time.monotonic() + grace_seconds
+        while time.monotonic() < deadline:
+            if process.poll() is not None and not _group_alive(process.pid):
+                break
+            time.sleep(0.05)
+        with contextlib.suppress(ProcessLookupError, PermissionError):
+            os.killpg(process.pid, signal.SIGKILL)
+    with contextlib.suppress(subprocess.TimeoutExpired):
+        process.wait(timeout=grace_seconds)
+
+
+def _group_alive(pgid: int) -> bool:
+    try:
+        os.killpg(pgid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:  # pragma: no cover - a process we may not signal still exists
+        return True
+    return True
+
+
+SERVER_ENV = {
+    "PYTHONUNBUFFERED": "1",
+    # No background job runner (a dozen huey processes for GenAI evaluation jobs): a tracking
+    # server for runs, metrics and models does not need it.
+    "MLFLOW_SERVER_ENABLE_JOB_EXECUTION": "false",
+}
+"""Environment of the server process, on top of the caller's and :data:`QUIET_MLFLOW`."""
+
+
+@dataclass
+class TrackingServer:
+    """A real ``mlflow server`` on a loopback port, owned by this process.
+
+    It keeps runs in ``<directory>/server.db`` (SQLite) and serves artifacts from
+    ``<directory>/server-artifacts`` through the server (clients never touch that folder
+    directly, as with a remote server). Its output goes to ``<directory>/server.log``.
+
+    The server runs in its own process group; :meth:`stop` ends the whole group (the ``mlflow``
+    command, its uvicorn worker and job runner). It is also stopped when the object is
+    garbage-collected or the interpreter exits (:func:`weakref.finalize`), and, on Linux, the
+    server gets SIGTERM if the process that started it dies (``PR_SET_PDEATHSIG``), which it
+    forwards to its worker. Use it as a context manager::
+
+        with TrackingServer(ws.path / "server") as server:
+            mlflow.set_tracking_uri(server.url)
+
+    Attributes:
+        directory: folder for the store, the artifacts and the log.
+        host: loopback address to listen on.
+        port: TCP port; a free one is chosen when None.
+        startup_timeout: seconds to wait for ``/health`` before giving up.
+    """
+
+    directory: Path
+    host: str = "127.0.0.1"
+    port: int | None = None
+    startup_timeout: float = 90.0
+    _process: subprocess.Popen[bytes] | None = field(default=None, init=False, repr=False)
+    _finalizer: Any = field(default=None, init=False, repr=False)
+
+    def __post_init__(self) -> None:
+        self.directory = Path(self.directory)
+        if self.host not in ("127.0.0.1", "localhost", "::1"):
+            raise InvalidParameterError(
+                f"host {self.host!r} is not a loopback address; accepted: '127.0.0.1', "
+                "'localhost', '::1' (the companion never opens a server to the network)"
+            )
+        if self.port is not None and (
+            isinstance(self.port, bool) or not isinstance(self.port, int)
+            or not 1024 <= self.port <= 65535
+        ):
+            raise InvalidParameterError(
+                f"port must be an int between 1024 and 65535 or None for a free one, "
+                f"got {self.port!r}"
+            )
+        if not isinstance(self.startup_timeout, (int, float)) or self.startup_timeout <= 0:
+            raise InvalidParameterError(
+                "startup_timeout must be a positive number of seconds, got "
+                f"{self.startup_timeout!r}"
+            )
+
+    # ------------------------------------------------------------------ places
+    @property
+    def backend_store_uri(self) -> str:
+        """SQLite URI of the server's run store."""
+        return f"sqlite:///{self.directory.resolve() / 'server.db'}"
+
+    @property
+    def artifacts_destination(self) -> Path:
+        """Folder where the server stores the artifacts clients upload through it."""
+        return self.directory.resolve() / "server-artifacts"
+
+    @property
+    def log_path(self) -> Path:
+        """File that receives the server's stdout and stderr."""
+        return self.directory.resolve() / "server.log"
+
+    @property
+    def url(self) -> str:
+        """HTTP tracking URI of the running server, e.g. ``http://127.0.0.1:5000``."""
+        if self.port is None:
+            raise WorkspaceError("the tracking server has no port yet; call start() first")
+        return f"http://{self.host}:{self.port}"
+
+    @property
+    def running(self) -> bool:
+        """Whether the server process is alive."""
+        return self._process is not None and self._process.poll() is None
+
+    @property
+    def pid(self) -> int | None:
+        """Process id of the ``mlflow server`` command (also its process group id)."""
+        return None if self._process is None else self._process.pid
+
+    def command(self) -> list[str]:
+        """Return the command line that starts the server with this interpreter's MLflow."""
+        if self.port is None:
+            raise WorkspaceError("the tracking server has no port yet; call start() first")
+        return [
+            sys.executable, "-m", "mlflow", "server",
+            "--backend-store-uri", self.backend_store_uri,
+            "--artifacts-destination", str(self.artifacts_destination),
+            "--host", self.host, "--port", str(self.port), "--workers", "1",
+        ]
+
+    # ------------------------------------------------------------------ life cycle
+    def start(self) -> TrackingServer:
+        """Start the server and wait until ``/health`` answers; return self.
+
+        Raises:
+            WorkspaceError: the server is already running, exited during start-up (the
+                message quotes the end of its log), or did not answer in time (it is stopped).
+        """
+        if self.running:
+            raise WorkspaceError(f"the tracking server is already running at {self.url}")
+        self.directory.mkdir(parents=True, exist_ok=True)
+        self.artifacts_destination.mkdir(exist_ok=True)
+        if self.port is None:
+            self.port = free_port(self.host)
+        env = {**os.environ, **QUIET_MLFLOW, **SERVER_ENV}
+        with open(self.log_path, "ab") as log:
+            self._process = subprocess.Popen(  # noqa: S603 - fixed argv, no shell
+                self.command(), stdin=subprocess.DEVNULL, stdout=log, stderr=subprocess.STDOUT,
+                env=env, cwd=self.directory, start_new_session=True,
+                preexec_fn=_die_with_parent,  # noqa: PLW1509 - only calls prctl
+            )
+        self._finalizer = weakref.finalize(self, _stop_process_group, self._process, 10.0)
+        try:
+            self._wait_healthy()
+        except BaseException:
+            self.stop()
+            raise
+        return self
+
+    def _wait_healthy(self) -> None:
+        deadline = time.monotonic() + self.startup_timeout
+        while time.monotonic() < deadline:
+            if self._process is None or self._process.poll() is not None:
+                code = None if self._process is None else self._process.returncode
+                raise WorkspaceError(
+                    f"mlflow server exited with code {code} "
+                    f"during start-up; end of {self.log_path.name}:\n{self.log_tail()}"
+                )
+            try:
+                with urllib.request.urlopen(f"{self.url}/health", timeout=2) as response:
+                    if response.status == 200:
+                        return
+            except (urllib.error.URLError, ConnectionError, TimeoutError, OSError):
+                pass
+            time.sleep(0.2)
+        raise WorkspaceError(
+            f"mlflow server did not answer /health within {self.startup_timeout} s; "
+            f"end of {self.log_path.name}:\n{self.log_tail()}"
+        )
+
+    def log_tail(self, lines: int = 20) -> str:
+        """Return the last ``lines`` lines of the server's log."""
+        if not self.log_path.exists():
+            return ""
+        text = self.log_path.read_text(encoding="utf-8", errors="replace")
+        return "\n".join(text.splitlines()[-lines:])
+
+    def stop(self, grace_seconds: float = 10.0) -> None:
+        """Stop the server and every process of its group; safe to call twice."""
+        if self._process is None:
+            return
+        if self._finalizer is not None:
+            self._finalizer.detach()
+        _stop_process_group(self._process, grace_seconds)
+
+    def leftover_processes(self) -> list[int]:
+        """Return the ids of processes still alive in the server's process group."""
+        import psutil
+
+        if self._process is None:
+            return []
+        group = self._process.pid
+        alive = []
+        for process in psutil.process_iter(["pid"]):
+            with contextlib.suppress(psutil.Error):
+                if os.getpgid(process.pid) == group and process.status() != psutil.STATUS_ZOMBIE:
+                    alive.append(process.pid)
+        return alive
+
+    def __enter__(self) -> TrackingServer:
+        return self.start()
+
+    def __exit__(self, *exc_info: object) -> None:
+        self.stop()
+
+
+# --------------------------------------------------------------------------- experiments
+
+
+def ensure_experiment_at(
+    tracking_uri: str, name: str, artifact_location: str | None = None
+) -> str:
+    """Return the id of experiment ``name`` at ``tracking_uri``, creating it if needed.
+
+    With a tracking server, leave ``artifact_location`` None: the server then stores the
+    experiment's artifacts under its ``--artifacts-destination`` and proxies every upload.
+    With a local SQLite store, pass a ``file://`` location (see
+    :func:`companion.workspace.ensure_experiment`).
+    """
+    from mlflow.tracking import MlflowClient
+
+    if not isinstance(name, str) or not name.strip():
+        raise InvalidParameterError(f"experiment name must be a non-empty string, got {name!r}")
+    client = MlflowClient(tracking_uri)
+    experiment = client.get_experiment_by_name(name)
+    if experiment is not None:
+        return experiment.experiment_id
+    return client.create_experiment(name, artifact_location=artifact_location)
+
+
+# --------------------------------------------------------------------------- provenance
+
+
+def code_version(
+    repo_dir: str | os.PathLike[str] | None = None,
+    files: Sequence[str | os.PathLike[str]] | None = None,
+) -> dict[str, str]:
+    """Return tags that name the code a run used: a git commit if there is one, else a digest.
+
+    Args:
+        repo_dir: a folder that is the root of a git repository (its ``.git`` is right there).
+            Its ``HEAD`` commit is used when it has one.
+        files: the source files to digest otherwise (default: ``companion/training.py``,
+            which defines the features and the models).
+
+    Returns:
+        ``{"code.git_commit": sha}`` or ``{"code.sha256": digest, "code.files": names}``.
+    """
+    if repo_dir is not None and (Path(repo_dir) / ".git").exists():
+        result = subprocess.run(  # noqa: S603
+            ["git", "-C", str(repo_dir), "rev-parse", "--verify", "--quiet", "HEAD"],
+            capture_output=True, text=True, check=False,
+        )
+        if result.returncode == 0 and result.stdout.strip():
+            return {"code.git_commit": result.stdout.strip()}
+    if files is None:
+        files = [Path(__file__).with_name("training.py")]
+    paths = [Path(f) for f in files]
+    missing = [str(p) for p in paths if not p.is_file()]
+    if not paths or missing:
+        raise InvalidParameterError(
+            f"cannot digest code files {missing or '[]'}; accepted: paths of existing files"
+        )
+    digest = hashlib.sha256()
+    for path in paths:
+        digest.update(path.name.encode())
+        digest.update(path.read_bytes())
+    return {"code.sha256": digest.hexdigest(), "code.files": ",".join(p.name for p in paths)}
+
+
+# --------------------------------------------------------------------------- cost
+
+
+def estimate_cost(cpu_seconds: float, price_per_cpu_hour: float) -> float:
+    """Return the cost of ``cpu_seconds`` of compute at ``price_per_cpu_hour``.
+
+    ``cost = cpu_seconds / 3600 * price_per_cpu_hour``, in the price's currency.
+    """
+    for label, value in (("cpu_seconds", cpu_seconds), ("price_per_cpu_hour", price_per_cpu_hour)):
+        if isinstance(value, bool) or not isinstance(value, (int, float)) or value < 0:
+            raise InvalidParameterError(f"{label} must be a number >= 0, got {value!r}")
+    return float(cpu_seconds) / 3600.0 * float(price_per_cpu_hour)
+
+
+@dataclass
+class Stopwatch:
+    """Wall-clock and CPU seconds of the code inside a ``with`` block.
+
+    CPU time is this process's (every thread, so OpenMP threads of the gradient-boosting model
+    count), read with :func:`time.process_time`.
+    """
+
+    wall_seconds: float = 0.0
+    cpu_seconds: float = 0.0
+
+    def __enter__(self) -> Stopwatch:
+        self._wall = time.perf_counter()
+        self._cpu = time.process_time()
+        return self
+
+    def __exit__(self, *exc_info: object) -> None:
+        self.wall_seconds = time.perf_counter() - self._wall
+        self.cpu_seconds = time.process_time() - self._cpu
+
+
+# --------------------------------------------------------------------------- runs and sweeps
+
+DEFAULT_PRICE_PER_CPU_HOUR = 0.05
+"""A typical on-demand price of one cloud vCPU for an hour, in US dollars."""
+
+
+def log_training_run(
+    train_frame: pd.DataFrame,
+    val_frame: pd.DataFrame,
+    kind: str,
+    params: Mapping[str, Any] | None = None,
+    *,
+    experiment_id: str | None = None,
+    run_name: str | None = None,
+    nested: bool = False,
+    tags: Mapping[str, str] | None = None,
+    dataset_source: str | None = None,
+    price_per_cpu_hour: float = DEFAULT_PRICE_PER_CPU_HOUR,
+    log_model: bool = True,
+    seed: int = 0,
+    threads: int | None = 1,
+) -> dict[str, Any]:
+    """Train one model, validate it on a later snapshot and log everything to one MLflow run.
+
+    The run gets the parameters (``kind``, the estimator's ``params``, ``seed``, the training
+    and validation snapshots), the ``tags``, the training and validation frames as dataset
+    inputs, the validation metrics (``val_roc_auc``, ``val_average_precision``, ``val_brier``),
+    ``wall_seconds``, ``cpu_seconds`` and ``cost_usd`` of training plus validation, and,
+    with ``log_model``, the model (:func:`log_sklearn_model`).
+
+    Training runs on ``threads`` threads (1 by default, None for the libraries' default): on
+    a shared machine, OpenMP threads that wait for each other burn CPU time for nothing, and
+    one thread per run makes CPU seconds, and so the cost, a property of the run rather than
+    of the machine's load. A sweep scales out by running several runs at once instead.
+
+    Returns:
+        ``run_id``, ``kind``, ``params``, the metrics and the costs, as a dict.
+    """
+    import mlflow
+    import mlflow.data
+    from threadpoolctl import threadpool_limits
+
+    check_choice("model kind", kind, MODEL_KINDS)
+    if threads is not None:
+        check_int("threads", threads, minimum=1)
+    params = dict(params or {})
+    for frame_name, frame in (("train_frame", train_frame), ("val_frame", val_frame)):
+        if not isinstance(frame, pd.DataFrame) or TARGET not in frame.columns or frame.empty:
+            raise InvalidParameterError(
+                f"{frame_name} must be a non-empty frame from snapshot_features(), got "
+                f"{type(frame).__name__}"
+            )
+    estimate_cost(0.0, price_per_cpu_hour)  # validates the price before a run is opened
+    train_snapshots = sorted(str(t.date()) for t in train_frame["snapshot_timestamp"].unique())
+    val_snapshots = sorted(str(t.date()) for t in val_frame["snapshot_timestamp"].unique())
+    with mlflow.start_run(experiment_id=experiment_id, run_name=run_name, nested=nested) as run:
+        mlflow.log_params(
+            {"kind": kind, **params, "seed": seed, "train_snapshots": ",".join(train_snapshots),
+             "val_snapshot": ",".join(val_snapshots)}
+        )
+        if tags:
+            mlflow.set_tags(dict(tags))
+        for frame, context in ((train_frame, "training"), (val_frame, "validation")):
+            with warnings.catch_warnings():
+                # MLflow hints that integer columns (ids, the label) cannot hold missing values.
+                warnings.filterwarnings("ignore", message="Hint: Inferred schema contains integer")
+                dataset = mlflow.data.from_pandas(
+                    frame, source=dataset_source, targets=TARGET, name=f"churn-{context}"
+                )
+                mlflow.log_input(dataset, context=context)
+        with Stopwatch() as watch, threadpool_limits(limits=threads):
+            model = train(train_frame, kind, seed=seed, **params)
+            metrics = evaluate(model, val_frame)
+        cost = estimate_cost(watch.cpu_seconds, price_per_cpu_hour)
+        logged = {
+            "val_roc_auc": metrics["roc_auc"],
+            "val_average_precision": metrics["average_precision"],
+            "val_brier": metrics["brier"],
+            "wall_seconds": watch.wall_seconds,
+            "cpu_seconds": watch.cpu_seconds,
+            "cost_usd": cost,
+        }
+        mlflow.log_metrics(logged)
+        mlflow.log_params({"price_per_cpu_hour": price_per_cpu_hour, "threads": threads})
+        if log_model:
+            log_sklearn_model(model, train_frame)
+    return {"run_id": run.info.run_id, "kind": kind, "params": params, **logged}
+
+
+def sweep_grid(
+    logistic_c: Sequence[float] = (0.01, 0.1, 1.0, 10.0),
+    gbm_learning_rates: Sequence[float] = (0.02, 0.05, 0.1, 0.2),
+    gbm_leaf_counts: Sequence[int] = (4, 16),
+) -> list[tuple[str, dict[str, Any]]]:
+    """Return the (kind, params) pairs of a sweep over two model families.
+
+    ``logistic`` runs vary the inverse regularisation strength ``C``; ``gbm`` runs vary the
+    learning rate and the number of leaves per tree (every combination).
+
+    Example:
+        >>> len(sweep_grid())
+        12
+    """
+    for label, values in (("logistic_c", logistic_c), ("gbm_learning_rates", gbm_learning_rates)):
+        if not values or any(
+            isinstance(v, bool) or not isinstance(v, (int, float)) or v <= 0 for v in values
+        ):
+            raise InvalidParameterError(f"{label} must be positive numbers, got {list(values)!r}")
+    if not gbm_leaf_counts or any(
+        isinstance(v, bool) or not isinstance(v, int) or v < 2 for v in gbm_leaf_counts
+    ):
+        raise InvalidParameterError(
+            f"gbm_leaf_counts must be ints >= 2, got {list(gbm_leaf_counts)!r}"
+        )
+    grid: list[tuple[str, dict[str, Any]]] = [("logistic", {"C": float(c)}) for c in logistic_c]
+    grid += [
+        ("gbm", {"learning_rate": float(rate), "max_leaf_nodes": int(leaves)})
+        for leaves in gbm_leaf_counts
+        for rate in gbm_learning_rates
+    ]
+    return grid
+
+
+def run_sweep(
+    train_frame: pd.DataFrame,
+    val_frame: pd.DataFrame,
+    grid: Sequence[tuple[str, Mapping[str, Any]]],
+    *,
+    experiment_id: str | None = None,
+    parent_name: str = "sweep",
+    tags: Mapping[str, str] | None = None,
+    dataset_source: str | None = None,
+    price_per_cpu_hour: float = DEFAULT_PRICE_PER_CPU_HOUR,
+    log_models: bool = True,
+) -> pd.DataFrame:
+    """Log one nested run per (kind, params) of ``grid`` under a parent run; return the results.
+
+    The parent run records the grid size, the best validation ROC AUC and the sweep's total
+    CPU seconds and cost. Child runs are named ``<kind>-<n>`` in grid order.
+    """
+    import mlflow
+
+    if not grid:
+        raise InvalidParameterError("grid is empty; build one with sweep_grid()")
+    for entry in grid:
+        if not (isinstance(entry, tuple) and len(entry) == 2 and isinstance(entry[1], Mapping)):
+            raise InvalidParameterError(
+                f"grid entries must be (kind, params) pairs, got {entry!r}"
+            )
+        check_choice("model kind", entry[0], MODEL_KINDS)
+    results = []
+    counters = dict.fromkeys(MODEL_KINDS, 0)
+    with mlflow.start_run(experiment_id=experiment_id, run_name=parent_name) as parent:
+        if tags:
+            mlflow.set_tags(dict(tags))
+        mlflow.set_tag("sweep.role", "parent")
+        for kind, params in grid:
+            counters[kind] += 1
+            result = log_training_run(
+                train_frame, val_frame, kind, params, experiment_id=experiment_id,
+                run_name=f"{kind}-{counters[kind]}", nested=True,
+                tags={**(tags or {}), "sweep.role": "child"}, dataset_source=dataset_source,
+                price_per_cpu_hour=price_per_cpu_hour, log_model=log_models,
+            )
+            results.append(result)
+        table = pd.DataFrame(results)
+        mlflow.log_params({"grid_size": len(grid), "price_per_cpu_hour": price_per_cpu_hour})
+        mlflow.log_metrics(
+            {
+                "best_val_roc_auc": float(table["val_roc_auc"].max()),
+                "sweep_cpu_seconds": float(table["cpu_seconds"].sum()),
+                "sweep_cost_usd": float(table["cost_usd"].sum()),
+            }
+        )
+    table.insert(0, "parent_run_id", parent.info.run_id)
+    return table
+
+
+# --------------------------------------------------------------------------- queries
+
+RUN_TABLE_PARAMS = ("kind", "C", "learning_rate", "max_leaf_nodes")
+RUN_TABLE_METRICS = ("val_roc_auc", "val_average_precision", "val_brier")
+
+
+def runs_table(experiment_ids: Sequence[str], decimals: int = 4) -> pd.DataFrame:
+    """Return the sweep's child runs as a table with nothing volatile in it.
+
+    Columns: run name, the parameters of :data:`RUN_TABLE_PARAMS` and the metrics of
+    :data:`RUN_TABLE_METRICS` rounded to ``decimals``, sorted by run name. Run ids, times and
+    costs (which vary from one execution to the next) are left out.
+    """
+    import mlflow
+
+    runs = mlflow.search_runs(
+        experiment_ids=list(experiment_ids), filter_string="tags.`sweep.role` = 'child'",
+        output_format="pandas",
+    )
+    if runs.empty:
+        return pd.DataFrame(columns=["run", *RUN_TABLE_PARAMS, *RUN_TABLE_METRICS])
+    table = pd.DataFrame({"run": runs["tags.mlflow.runName"]})
+    for name in RUN_TABLE_PARAMS:
+        column = runs.get(f"params.{name}")
+        table[name] = column.fillna("") if column is not None else ""
+    for name in RUN_TABLE_METRICS:
+        table[name] = runs[f"metrics.{name}"].round(decimals)
+    order = table["run"].str.extract(r"^(\w+)-(\d+)$")
+    table = table.assign(_kind=order[0], _n=order[1].astype(float)).sort_values(["_kind", "_n"])
+    return table.drop(columns=["_kind", "_n"]).reset_index(drop=True)
+
+
+def best_run(experiment_ids: Sequence[str], metric: str = "val_roc_auc", kind: str | None = None):
+    """Return the child run with the highest ``metric`` (of one model ``kind`` if given).
+
+    The choice is a query, ``search_runs(order_by=[f"metrics.{metric} DESC"], max_results=1)``,
+    the same one any colleague can run against the tracking server.
+    """
+    import mlflow
+
+    if not isinstance(metric, str) or not metric.replace("_", "").isalnum():
+        raise InvalidParameterError(
+            f"metric must be a logged metric name such as 'val_roc_auc', got {metric!r}"
+        )
+    query = "tags.`sweep.role` = 'child'"
+    if kind is not None:
+        check_choice("model kind", kind, MODEL_KINDS)
+        query += f" and params.kind = '{kind}'"
+    runs = mlflow.search_runs(
+        experiment_ids=list(experiment_ids), filter_string=query,
+        order_by=[f"metrics.{metric} DESC"], max_results=1, output_format="list",
+    )
+    if not runs:
+        raise WorkspaceError(
+            f"no sweep run in experiment(s) {list(experiment_ids)} matches {query!r}"
+        )
+    return runs[0]
+
+
+def estimator_params(run: Any) -> dict[str, Any]:
+    """Return the estimator parameters a sweep run logged, with their types restored.
+
+    MLflow stores parameters as strings; numbers come back as ``int`` or ``float``. The
+    bookkeeping parameters (``kind``, ``seed``, snapshots, price) are left out.
+    """
+    bookkeeping = {
+        "kind", "seed", "train_snapshots", "val_snapshot", "price_per_cpu_hour", "threads",
+    }
+    params: dict[str, Any] = {}
+    for key, text in run.data.params.items():
+        if key in bookkeeping:
+            continue
+        for cast in (int, float):
+            try:
+                params[key] = cast(text)
+                break
+            except ValueError:
+                continue
+        else:
+            params[key] = text
+    return params
+
+
+def log_best_models(
+    experiment_ids: Sequence[str],
+    train_frame: pd.DataFrame,
+    val_frame: pd.DataFrame,
+    kinds: Sequence[str] = MODEL_KINDS,
+    metric: str = "val_roc_auc",
+) -> dict[str, dict[str, Any]]:
+    """Rebuild the best run of each model kind from its logged parameters and log its model.
+
+    For each kind, the best run is found by :func:`best_run`, the model is trained again from
+    the parameters that run logged, its validation ROC AUC is recomputed, and the model is
+    logged into that same run (:func:`log_sklearn_model`). A rebuilt model that does not
+    reproduce the logged ROC AUC raises: the run's record would not be enough to rebuild it.
+
+    Returns:
+        For each kind: ``run`` (the MLflow run), ``model`` (the fitted pipeline),
+        ``model_info`` and ``val_roc_auc`` (the recomputed value).
+    """
+    import mlflow
+    from threadpoolctl import threadpool_limits
+
+    best: dict[str, dict[str, Any]] = {}
+    for kind in kinds:
+        run = best_run(experiment_ids, metric=metric, kind=kind)
+        seed = int(run.data.params.get("seed", 0))
+        threads = run.data.params.get("threads", "None")
+        with threadpool_limits(limits=None if threads == "None" else int(threads)):
+            model = train(train_frame, kind, seed=seed, **estimator_params(run))
+        recomputed = evaluate(model, val_frame)["roc_auc"]
+        logged = run.data.metrics[metric] if metric == "val_roc_auc" else None
+        if logged is not None and abs(recomputed - logged) > 1e-9:
+            raise WorkspaceError(
+                f"run {run.info.run_name!r} logged {metric}={logged:.6f} but its parameters "
+                f"rebuild a model scoring {recomputed:.6f}: the frames differ from the run's"
+            )
+        with mlflow.start_run(run_id=run.info.run_id):
+            info = log_sklearn_model(model, train_frame)
+        best[kind] = {"run": run, "model": model, "model_info": info, "val_roc_auc": recomputed}
+    return best
+
+
+def experiment_cost(experiment_ids: Sequence[str]) -> dict[str, float]:
+    """Sum the wall seconds, CPU seconds and cost of every run of ``experiment_ids`` that logged
+    a cost (sweep children and single runs; a sweep's parent only logs their total).
+    """
+    import mlflow
+
+    runs = mlflow.search_runs(
+        experiment_ids=list(experiment_ids), filter_string="metrics.cost_usd >= 0",
+        output_format="pandas",
+    )
+    return {
+        "runs": int(len(runs)),
+        "wall_seconds": float(runs["metrics.wall_seconds"].sum()) if len(runs) else 0.0,
+        "cpu_seconds": float(runs["metrics.cpu_seconds"].sum()) if len(runs) else 0.0,
+        "cost_usd": float(runs["metrics.cost_usd"].sum()) if len(runs) else 0.0,
+    }
+
+
+# --------------------------------------------------------------------------- Azure ML
+
+_AZURE_NAME_CHARS = set("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789-_.()")
+
+
+def azureml_tracking_uri(
+    subscription_id: str, resource_group: str, workspace: str, region: str = "westeurope"
+) -> str:
+    """Build the ``azureml://`` MLflow tracking URI of an Azure Machine Learning workspace.
+
+    With the ``azureml-mlflow`` plugin installed and an Azure login, ``mlflow.set_tracking_uri``
+    with this URI sends the same runs, parameters, metrics and models to the workspace. This
+    only builds the string: nothing is contacted.
+
+    Example:
+        >>> azureml_tracking_uri("00000000-0000-0000-0000-000000000000", "rg", "ws").split("/")[2]
+        'westeurope.api.azureml.ms'
+    """
+    import uuid
+
+    try:
+        uuid.UUID(str(subscription_id))
+    except ValueError as exc:
+        raise InvalidParameterError(
+            f"subscription_id must be a GUID like '00000000-0000-0000-0000-000000000000', "
+            f"got {subscription_id!r}"
+        ) from exc
+    for label, value in (("resource_group", resource_group), ("workspace", workspace)):
+        if not isinstance(value, str) or not value or not set(value) <= _AZURE_NAME_CHARS:
+            raise InvalidParameterError(
+                f"{label} must be a non-empty Azure resource name (letters, digits, '-', '_', "
+                f"'.', '(', ')'), got {value!r}"
+            )
+    if not isinstance(region, str) or not region.isalnum() or not region.islower():
+        raise InvalidParameterError(
+            f"region must be an Azure region name such as 'westeurope', got {region!r}"
+        )
+    return (
+        f"azureml://{region}.api.azureml.ms/mlflow/v1.0/subscriptions/{subscription_id}"
+        f"/resourceGroups/{resource_group}/providers/Microsoft.MachineLearningServices"
+        f"/workspaces/{workspace}"
+    )

@@ -1,0 +1,444 @@
+"""Tests of companion.tracking: model logging, runs, sweeps, queries, cost, the server."""
+
+from __future__ import annotations
+
+import importlib.metadata
+import os
+import signal
+import subprocess
+import sys
+import textwrap
+import time
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from companion import tracking
+from companion.data import generate
+from companion.errors import InvalidParameterError, UnknownNameError, WorkspaceError
+from companion.training import FEATURES, snapshot_features, time_split, train
+
+# --------------------------------------------------------------------------- fixtures
+
+
+@pytest.fixture(scope="module")
+def frames() -> tuple[pd.DataFrame, pd.DataFrame]:
+    dataset = generate(n_customers=800, months=4, scenarios=(), seed=3)
+    frame = snapshot_features(dataset, dataset.snapshots)
+    return time_split(frame, dataset.snapshots[:3], dataset.snapshots[3])
+
+
+@pytest.fixture(scope="module")
+def sqlite_uri(tmp_path_factory):
+    """One SQLite store for the module (creating its schema takes seconds)."""
+    return f"sqlite:///{tmp_path_factory.mktemp('store') / 'mlflow.db'}"
+
+
+@pytest.fixture()
+def sqlite_store(sqlite_uri, tmp_path, request):
+    """Point MLflow at the module's SQLite store and a fresh experiment of this test.
+
+    Returns (tracking_uri, experiment_id).
+    """
+    import mlflow
+
+    tracking.quiet_mlflow()
+    previous = mlflow.get_tracking_uri()
+    mlflow.set_tracking_uri(sqlite_uri)
+    experiment_id = tracking.ensure_experiment_at(
+        sqlite_uri, request.node.name, artifact_location=(tmp_path / "artifacts").as_uri()
+    )
+    mlflow.set_experiment(experiment_id=experiment_id)
+    yield sqlite_uri, experiment_id
+    while mlflow.active_run() is not None:
+        mlflow.end_run()
+    mlflow.set_tracking_uri(previous)
+
+
+# --------------------------------------------------------------------------- pure helpers
+
+
+def test_pinned_requirements_pin_the_installed_versions():
+    pins = tracking.pinned_requirements()
+    assert [p.split("==")[0] for p in pins] == list(tracking.MODEL_REQUIREMENTS)
+    assert f"scikit-learn=={importlib.metadata.version('scikit-learn')}" in pins
+    assert f"mlflow=={importlib.metadata.version('mlflow')}" in pins
+
+
+def test_pinned_requirements_name_a_missing_package():
+    with pytest.raises(InvalidParameterError, match="no-such-package-xyz"):
+        tracking.pinned_requirements(["pandas", "no-such-package-xyz"])
+
+
+def test_estimate_cost_follows_the_formula():
+    assert tracking.estimate_cost(3600.0, 0.05) == pytest.approx(0.05)
+    assert tracking.estimate_cost(90.0, 2.0) == pytest.approx(0.05)
+    assert tracking.estimate_cost(0, 1.0) == 0.0
+
+
+@pytest.mark.parametrize("cpu, price", [(-1.0, 0.05), (1.0, -0.01), ("1", 0.05), (1.0, True)])
+def test_estimate_cost_rejects_bad_numbers(cpu, price):
+    with pytest.raises(InvalidParameterError, match="must be a number >= 0"):
+        tracking.estimate_cost(cpu, price)
+
+
+def test_stopwatch_measures_wall_and_cpu_time():
+    with tracking.Stopwatch() as watch:
+        time.sleep(0.05)
+        sum(i * i for i in range(200_000))
+    assert watch.wall_seconds >= 0.05
+    assert 0 < watch.cpu_seconds < watch.wall_seconds + 1.0
+
+
+def test_sweep_grid_covers_both_families():
+    grid = tracking.sweep_grid((0.1, 1.0), (0.05, 0.1), (4, 16))
+    assert grid[:2] == [("logistic", {"C": 0.1}), ("logistic", {"C": 1.0})]
+    assert grid[2:] == [
+        ("gbm", {"learning_rate": 0.05, "max_leaf_nodes": 4}),
+        ("gbm", {"learning_rate": 0.1, "max_leaf_nodes": 4}),
+        ("gbm", {"learning_rate": 0.05, "max_leaf_nodes": 16}),
+        ("gbm", {"learning_rate": 0.1, "max_leaf_nodes": 16}),
+    ]
+    assert len(tracking.sweep_grid()) == 12
+
+
+@pytest.mark.parametrize(
+    "kwargs, message",
+    [
+        ({"logistic_c": ()}, "logistic_c must be positive"),
+        ({"logistic_c": (0.0,)}, "logistic_c must be positive"),
+        ({"gbm_learning_rates": (-0.1,)}, "gbm_learning_rates must be positive"),
+        ({"gbm_leaf_counts": (1,)}, "gbm_leaf_counts must be ints >= 2"),
+        ({"gbm_leaf_counts": (4.5,)}, "gbm_leaf_counts must be ints >= 2"),
+    ],
+)
+def test_sweep_grid_rejects_bad_values(kwargs, message):
+    with pytest.raises(InvalidParameterError, match=message):
+        tracking.sweep_grid(**kwargs)
+
+
+def test_azureml_tracking_uri_is_built_from_its_parts():
+    uri = tracking.azureml_tracking_uri(
+        "12345678-1234-1234-1234-123456789abc", "lumen-ml", "lumen-churn", region="eastus2"
+    )
+    assert uri == (
+        "azureml://eastus2.api.azureml.ms/mlflow/v1.0/subscriptions/"
+        "12345678-1234-1234-1234-123456789abc/resourceGroups/lumen-ml/providers/"
+        "Microsoft.MachineLearningServices/workspaces/lumen-churn"
+    )
+
+
+@pytest.mark.parametrize(
+    "args, message",
+    [
+        (("not-a-guid", "rg", "ws"), "subscription_id must be a GUID"),
+        (("00000000-0000-0000-0000-000000000000", "", "ws"), "resource_group must be"),
+        (("00000000-0000-0000-0000-000000000000", "rg", "w s"), "workspace must be"),
+        (("00000000-0000-0000-0000-000000000000", "rg", "ws", "West Europe"), "region must be"),
+    ],
+)
+def test_azureml_tracking_uri_rejects_bad_names(args, message):
+    with pytest.raises(InvalidParameterError, match=message):
+        tracking.azureml_tracking_uri(*args)
+
+
+def test_code_version_digests_files_without_git(tmp_path):
+    source = tmp_path / "train.py"
+    source.write_text("print('v1')\n")
+    first = tracking.code_version(repo_dir=tmp_path, files=[source])
+    assert set(first) == {"code.sha256", "code.files"}
+    assert first["code.files"] == "train.py" and len(first["code.sha256"]) == 64
+    assert tracking.code_version(files=[source]) == first
+    source.write_text("print('v2')\n")
+    assert tracking.code_version(files=[source])["code.sha256"] != first["code.sha256"]
+    default = tracking.code_version()
+    assert default["code.files"] == "training.py"
+
+
+def test_code_version_uses_the_commit_of_a_git_repository(tmp_path):
+    env = {**os.environ, "GIT_AUTHOR_NAME": "t", "GIT_AUTHOR_EMAIL": "t@example.com",
+           "GIT_COMMITTER_NAME": "t", "GIT_COMMITTER_EMAIL": "t@example.com"}
+    subprocess.run(["git", "init", "-q", str(tmp_path)], check=True, env=env)
+    (tmp_path / "f.txt").write_text("x")
+    subprocess.run(["git", "-C", str(tmp_path), "add", "f.txt"], check=True, env=env)
+    subprocess.run(["git", "-C", str(tmp_path), "commit", "-qm", "c"], check=True, env=env)
+    head = subprocess.run(["git", "-C", str(tmp_path), "rev-parse", "HEAD"], check=True,
+                          capture_output=True, text=True).stdout.strip()
+    assert tracking.code_version(repo_dir=tmp_path) == {"code.git_commit": head}
+
+
+def test_code_version_names_missing_files(tmp_path):
+    with pytest.raises(InvalidParameterError, match="nope.py"):
+        tracking.code_version(files=[tmp_path / "nope.py"])
+
+
+def test_model_input_turns_categories_into_strings(frames):
+    train_df, _ = frames
+    assert isinstance(train_df["plan"].dtype, pd.CategoricalDtype)
+    features = tracking.model_input(train_df)
+    assert list(features.columns) == FEATURES
+    assert features["plan"].dtype == object and features["plan"].iloc[0] == str(train_df["plan"].iloc[0])
+    assert isinstance(train_df["plan"].dtype, pd.CategoricalDtype)  # the input is not changed
+    with pytest.raises(InvalidParameterError, match="missing feature column"):
+        tracking.model_input(train_df.drop(columns=["plan"]))
+
+
+@pytest.mark.parametrize(
+    "kwargs, message",
+    [
+        ({"host": "0.0.0.0"}, "not a loopback address"),
+        ({"port": 80}, "port must be an int between 1024 and 65535"),
+        ({"port": "5000"}, "port must be an int"),
+        ({"startup_timeout": 0}, "startup_timeout must be a positive number"),
+    ],
+)
+def test_tracking_server_rejects_bad_settings(tmp_path, kwargs, message):
+    with pytest.raises(InvalidParameterError, match=message):
+        tracking.TrackingServer(tmp_path, **kwargs)
+    assert not any(tmp_path.iterdir())  # nothing created
+
+
+def test_tracking_server_has_no_url_before_start(tmp_path):
+    server = tracking.TrackingServer(tmp_path / "srv")
+    with pytest.raises(WorkspaceError, match="call start"):
+        server.url  # noqa: B018
+    assert not server.running and server.leftover_processes() == []
+    server.stop()  # stopping a server that never started is harmless
+
+
+def test_free_port_can_be_bound():
+    import socket
+
+    port = tracking.free_port()
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", port))
+    assert 1024 <= port <= 65535
+
+
+def test_quiet_mlflow_silences_run_links_and_logs():
+    import logging
+
+    values = tracking.quiet_mlflow()
+    assert os.environ["MLFLOW_SUPPRESS_PRINTING_URL_TO_STDOUT"] == "true"
+    assert values["MLFLOW_LOGGING_LEVEL"] == "ERROR"
+    assert logging.getLogger("mlflow").level == logging.ERROR
+
+
+# --------------------------------------------------------------------------- logging to SQLite
+
+
+@pytest.mark.slow
+def test_log_sklearn_model_logs_signature_example_and_pins(frames, sqlite_store):
+    import mlflow
+
+    train_df, val_df = frames
+    model = train(train_df, "gbm", max_iter=20)
+    with mlflow.start_run():
+        info = tracking.log_sklearn_model(model, train_df, registered_model_name="churn-test")
+    assert [c.name for c in info.signature.inputs.inputs] == FEATURES
+    assert info.signature.outputs.inputs[0].shape == (-1, 2)
+    assert info.registered_model_version == 1
+    requirements = Path(mlflow.pyfunc.get_model_dependencies(info.model_uri)).read_text().split()
+    assert requirements == tracking.pinned_requirements()
+    loaded = mlflow.pyfunc.load_model(info.model_uri)
+    scores = loaded.predict(tracking.model_input(val_df))
+    np.testing.assert_allclose(scores, model.predict_proba(val_df[FEATURES]))
+    example = mlflow.models.Model.load(info.model_uri).load_input_example(
+        mlflow.artifacts.download_artifacts(info.model_uri)
+    )
+    assert len(example) == 3 and list(example.columns) == FEATURES
+
+
+@pytest.mark.slow
+def test_log_sklearn_model_refuses_bad_input(frames, sqlite_store, tmp_path):
+    import mlflow
+
+    train_df, _ = frames
+    model = train(train_df, "logistic")
+    with pytest.raises(WorkspaceError, match="needs an active MLflow run"):
+        tracking.log_sklearn_model(model, train_df)
+    with mlflow.start_run() as run:
+        with pytest.raises(InvalidParameterError, match="missing feature column"):
+            tracking.log_sklearn_model(model, train_df.drop(columns=["tenure_days"]))
+        with pytest.raises(InvalidParameterError, match="model name must be"):
+            tracking.log_sklearn_model(model, train_df, name="a/b")
+        with pytest.raises(InvalidParameterError, match="cannot score"):
+            from companion.training import make_model
+
+            tracking.log_sklearn_model(make_model("logistic"), train_df)
+    assert mlflow.MlflowClient().list_artifacts(run.info.run_id) == []  # nothing half-logged
+
+
+@pytest.mark.slow
+def test_sweep_runs_table_best_run_cost_and_rebuilt_models(frames, sqlite_store):
+    import mlflow
+
+    train_df, val_df = frames
+    _, experiment_id = sqlite_store
+    grid = tracking.sweep_grid((0.1, 1.0), (0.1,), (4, 8))
+    sweep = tracking.run_sweep(
+        train_df, val_df, grid, experiment_id=experiment_id, tags={"data.content_hash": "abc"},
+        price_per_cpu_hour=3.6, log_models=False,
+    )
+    assert list(sweep["kind"]) == ["logistic", "logistic", "gbm", "gbm"]
+    # 3.6 USD per CPU-hour is 0.001 USD per CPU-second
+    np.testing.assert_allclose(sweep["cost_usd"], sweep["cpu_seconds"] / 1000, rtol=1e-12)
+    assert (sweep[["wall_seconds", "cpu_seconds"]] > 0).all().all()
+
+    table = tracking.runs_table([experiment_id])
+    assert list(table["run"]) == ["gbm-1", "gbm-2", "logistic-1", "logistic-2"]
+    assert list(table["C"]) == ["", "", "0.1", "1.0"]
+    assert list(table["max_leaf_nodes"]) == ["4", "8", "", ""]
+    expected = sweep.set_index("run_id")["val_roc_auc"].round(4).sort_values().tolist()
+    assert sorted(table["val_roc_auc"]) == expected
+
+    best = tracking.best_run([experiment_id])
+    assert best.data.metrics["val_roc_auc"] == pytest.approx(sweep["val_roc_auc"].max())
+    best_logistic = tracking.best_run([experiment_id], kind="logistic")
+    assert best_logistic.data.params["kind"] == "logistic"
+    with pytest.raises(UnknownNameError, match="'forest' is not known"):
+        tracking.best_run([experiment_id], kind="forest")
+    with pytest.raises(InvalidParameterError, match="metric must be a logged metric name"):
+        tracking.best_run([experiment_id], metric="val_roc_auc DESC; x")
+
+    parent = mlflow.get_run(sweep["parent_run_id"].iloc[0])
+    assert parent.data.metrics["sweep_cost_usd"] == pytest.approx(sweep["cost_usd"].sum())
+    assert parent.data.params["grid_size"] == "4"
+    child = mlflow.get_run(sweep["run_id"].iloc[0])
+    assert child.data.tags["mlflow.parentRunId"] == parent.info.run_id
+    assert child.data.tags["data.content_hash"] == "abc"
+    assert child.data.params["threads"] == "1"
+    contexts = sorted(
+        {t.key: t.value for t in d.tags}["mlflow.data.context"] for d in child.inputs.dataset_inputs
+    )
+    assert contexts == ["training", "validation"]
+
+    cost = tracking.experiment_cost([experiment_id])
+    assert cost["runs"] == 4  # the children; the parent logs only their total
+    assert cost["cost_usd"] == pytest.approx(sweep["cost_usd"].sum())
+    single = tracking.log_training_run(train_df, val_df, "logistic", experiment_id=experiment_id,
+                                       log_model=False)
+    cost = tracking.experiment_cost([experiment_id])
+    assert cost["runs"] == 5
+    assert cost["cost_usd"] == pytest.approx(sweep["cost_usd"].sum() + single["cost_usd"])
+    assert len(tracking.runs_table([experiment_id])) == 4  # a single run is not a sweep child
+
+    assert tracking.estimator_params(best_logistic) == {"C": float(best_logistic.data.params["C"])}
+    champions = tracking.log_best_models([experiment_id], train_df, val_df)
+    assert set(champions) == {"logistic", "gbm"}
+    for entry in champions.values():
+        logged = entry["run"].data.metrics["val_roc_auc"]
+        assert entry["val_roc_auc"] == pytest.approx(logged, abs=1e-12)
+        reloaded = mlflow.sklearn.load_model(f"runs:/{entry['run'].info.run_id}/model")
+        np.testing.assert_allclose(
+            reloaded.predict_proba(val_df[FEATURES]), entry["model"].predict_proba(val_df[FEATURES])
+        )
+
+
+@pytest.mark.slow
+def test_log_best_models_detects_a_record_that_does_not_rebuild(frames, sqlite_store):
+    train_df, val_df = frames
+    _, experiment_id = sqlite_store
+    tracking.run_sweep(train_df, val_df, [("logistic", {"C": 1.0})],
+                       experiment_id=experiment_id, log_models=False)
+    with pytest.raises(WorkspaceError, match="rebuild a model scoring"):
+        tracking.log_best_models([experiment_id], train_df.iloc[::2], val_df, kinds=("logistic",))
+
+
+def test_run_sweep_and_log_training_run_reject_bad_input(frames):
+    train_df, val_df = frames
+    with pytest.raises(InvalidParameterError, match="grid is empty"):
+        tracking.run_sweep(train_df, val_df, [])
+    with pytest.raises(InvalidParameterError, match="grid entries must be"):
+        tracking.run_sweep(train_df, val_df, ["logistic"])
+    with pytest.raises(UnknownNameError, match="'forest' is not known"):
+        tracking.run_sweep(train_df, val_df, [("forest", {})])
+    with pytest.raises(InvalidParameterError, match="val_frame must be a non-empty frame"):
+        tracking.log_training_run(train_df, val_df.iloc[:0], "gbm")
+    with pytest.raises(InvalidParameterError, match="price_per_cpu_hour must be"):
+        tracking.log_training_run(train_df, val_df, "gbm", price_per_cpu_hour=-1)
+    with pytest.raises(InvalidParameterError, match="threads must be >= 1"):
+        tracking.log_training_run(train_df, val_df, "gbm", threads=0)
+
+
+# --------------------------------------------------------------------------- the real server
+
+
+@pytest.mark.slow
+def test_tracking_server_serves_runs_and_artifacts_then_leaves_nothing(tmp_path, frames):
+    import mlflow
+
+    train_df, val_df = frames
+    tracking.quiet_mlflow()
+    previous = mlflow.get_tracking_uri()
+    with tracking.TrackingServer(tmp_path / "srv") as server:
+        assert server.running and server.url.startswith("http://127.0.0.1:")
+        assert len(server.leftover_processes()) >= 1
+        try:
+            mlflow.set_tracking_uri(server.url)
+            experiment_id = tracking.ensure_experiment_at(server.url, "served")
+            assert tracking.ensure_experiment_at(server.url, "served") == experiment_id
+            result = tracking.log_training_run(
+                train_df, val_df, "logistic", {"C": 1.0}, experiment_id=experiment_id
+            )
+            run = mlflow.get_run(result["run_id"])
+            assert run.data.metrics["val_roc_auc"] == pytest.approx(result["val_roc_auc"])
+            model = mlflow.pyfunc.load_model(f"runs:/{result['run_id']}/model")
+            assert model.predict(tracking.model_input(val_df)).shape == (len(val_df), 2)
+        finally:
+            mlflow.set_tracking_uri(previous)
+        with pytest.raises(WorkspaceError, match="already running"):
+            server.start()
+    assert not server.running and server.leftover_processes() == []
+    assert (tmp_path / "srv" / "server.db").exists()
+    stored = list((tmp_path / "srv" / "server-artifacts").rglob("MLmodel"))
+    assert len(stored) == 1  # the model went through the server to its artifact store
+
+
+@pytest.mark.slow
+def test_tracking_server_that_cannot_start_reports_its_log(tmp_path):
+    class BrokenServer(tracking.TrackingServer):
+        @property
+        def backend_store_uri(self) -> str:  # a store mlflow refuses: it exits at start-up
+            return "nosuchscheme://nowhere"
+
+    server = BrokenServer(tmp_path / "srv", startup_timeout=60)
+    with pytest.raises(WorkspaceError, match="exited with code"):
+        server.start()
+    assert not server.running and server.leftover_processes() == []
+    assert server.log_path.exists()
+
+
+@pytest.mark.slow
+def test_tracking_server_dies_with_the_process_that_started_it(tmp_path):
+    script = textwrap.dedent(
+        f"""
+        import sys, time
+        from companion.tracking import TrackingServer
+        server = TrackingServer({str(tmp_path / "srv")!r}).start()
+        print(server.pid, flush=True)
+        time.sleep(600)
+        """
+    )
+    parent = subprocess.Popen([sys.executable, "-c", script], stdout=subprocess.PIPE, text=True,
+                              cwd=Path(__file__).resolve().parent.parent)
+    try:
+        server_pid = int(parent.stdout.readline())
+        os.killpg(server_pid, 0)  # the server's process group is alive
+        parent.send_signal(signal.SIGKILL)  # no atexit, no finalizer: only the kernel's signal
+        parent.wait(timeout=10)
+        deadline = time.monotonic() + 30
+        while time.monotonic() < deadline:
+            try:
+                os.killpg(server_pid, 0)
+            except ProcessLookupError:
+                break
+            time.sleep(0.2)
+        else:
+            os.killpg(server_pid, signal.SIGKILL)
+            pytest.fail("the server outlived the process that started it")
+    finally:
+        if parent.poll() is None:
+            parent.kill()
