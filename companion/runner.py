@@ -40,7 +40,8 @@ def normalise(notebook: nbformat.NotebookNode) -> nbformat.NotebookNode:
     """Remove run-to-run noise from ``notebook`` in place and return it.
 
     Strips papermill's per-cell timings and notebook-level run record, execution timestamps,
-    widget state and the Python patch version; sets the standard ``python3`` kernelspec.
+    widget state and the Python patch version; sets the standard ``python3`` kernelspec; joins
+    stream outputs that the kernel happened to split.
     """
     for key in _VOLATILE_NOTEBOOK_KEYS:
         notebook.metadata.pop(key, None)
@@ -61,9 +62,31 @@ def normalise(notebook: nbformat.NotebookNode) -> nbformat.NotebookNode:
         for key in _VOLATILE_CELL_KEYS:
             cell.metadata.pop(key, None)
         if cell.cell_type == "code":
-            for output in cell.get("outputs", []):
+            cell.outputs = _merge_streams(cell.get("outputs", []))
+            for output in cell.outputs:
                 output.get("metadata", {}).pop("execution", None)
     return notebook
+
+
+def _merge_streams(outputs: list) -> list:
+    """Join consecutive outputs of the same stream.
+
+    The kernel may split one ``print`` into two outputs when a flush timer fires in between;
+    merged, the stored notebook is the same whatever the timing was.
+    """
+    merged: list = []
+    for output in outputs:
+        previous = merged[-1] if merged else None
+        if (
+            previous is not None
+            and output.get("output_type") == "stream"
+            and previous.get("output_type") == "stream"
+            and previous.get("name") == output.get("name")
+        ):
+            previous["text"] += output["text"]
+        else:
+            merged.append(output)
+    return merged
 
 
 @dataclass(frozen=True)

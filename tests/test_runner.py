@@ -49,7 +49,16 @@ def test_normalise_strips_what_changes_between_runs():
     nb.cells[0].metadata["papermill"] = {"duration": 0.1}
     nb.cells[0].metadata["execution"] = {"iopub.execute_input": "2026-01-01"}
     nb.cells[0].metadata["tags"] = ["parameters"]
+    nb.cells[0].outputs = [
+        nbformat.v4.new_output("stream", name="stdout", text="same "),
+        nbformat.v4.new_output("stream", name="stdout", text="print\n"),
+        nbformat.v4.new_output("stream", name="stderr", text="warning\n"),
+        nbformat.v4.new_output("stream", name="stdout", text="later\n"),
+    ]
     runner.normalise(nb)
+    assert [(o.name, o.text) for o in nb.cells[0].outputs] == [
+        ("stdout", "same print\n"), ("stderr", "warning\n"), ("stdout", "later\n")
+    ]
     assert "papermill" not in nb.metadata and "widgets" not in nb.metadata
     assert "version" not in nb.metadata["language_info"]
     assert nb.metadata["kernelspec"]["name"] == "python3"

@@ -1,0 +1,1126 @@
+"""The model registry: versions with lineage, a validation gate, aliases, an audit trail, prompts.
+
+Every churn model Lumen trains becomes a *version* of one registered model in the workspace's
+MLflow registry. Its description and tags say what it was built from: the data (content hashes
+and training snapshots), the feature set version, the metrics and the training run. *Aliases*
+(``staging``, ``production``) say which version does what; MLflow's deprecated stages are not
+used. The rules of moving them live here:
+
+* :func:`stage` puts a candidate in ``staging`` only if it passes a validation gate: on the
+  same held-out month, evaluated with ``mlflow.models.evaluate``, its ROC AUC must reach a floor
+  and beat the current ``production`` version by a margin (``mlflow.validate_evaluation_results``
+  with :class:`mlflow.models.MetricThreshold`). A refused candidate changes nothing in the
+  registry.
+* :func:`promote` moves ``production`` only to the version in ``staging``.
+* :func:`rollback` returns ``production`` to the version it replaced.
+* Every move (and every refusal) is appended to an audit log, ``registry/audit.jsonl`` in the
+  workspace (who, when, why), and promotions are also tagged on the model version. Moves run
+  under an exclusive SQLite lock, so two releases racing each other leave one production
+  version and an audit log that agrees with it (:func:`aliases_from_audit`).
+
+Prompt templates for Lumen's LLM features are versioned the same way in MLflow's prompt
+registry (:func:`register_prompt`, :func:`load_prompt`, :func:`set_prompt_alias`).
+
+Nothing happens at import: MLflow is imported and the workspace touched only when called.
+
+Example:
+    >>> GatePolicy(min_roc_auc=0.7, min_improvement=0.01).describe()
+    'ROC AUC >= 0.7 and >= production + 0.01 on the same held-out month'
+"""
+
+from __future__ import annotations
+
+import contextlib
+import functools
+import hashlib
+import json
+import logging
+import os
+import sqlite3
+import threading
+from collections.abc import Callable, Iterator, Mapping, Sequence
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import pandas as pd
+
+from companion.data import ChurnDataset, content_hash
+from companion.errors import (
+    CompanionError,
+    InvalidParameterError,
+    UnknownNameError,
+    WorkspaceError,
+    check_choice,
+)
+from companion.training import FEATURES, MODEL_KINDS, TARGET, evaluate, snapshot_features, train
+
+if TYPE_CHECKING:  # pragma: no cover - imports for type hints only
+    from mlflow.entities.model_registry import ModelVersion, PromptVersion
+    from mlflow.tracking import MlflowClient
+    from sklearn.pipeline import Pipeline
+
+    from companion.workspace import Workspace
+
+MODEL_NAME = "lumen-churn"
+"""The registered model every churn model version belongs to."""
+
+FEATURE_SET_VERSION = "features:v1"
+"""Version name of :data:`companion.training.FEATURES`, the feature list the models read."""
+
+FEATURE_SET_DIGEST = hashlib.sha256(",".join(FEATURES).encode()).hexdigest()[:12]
+"""Digest of the feature list's names and order: it changes if the list changes."""
+
+STAGING = "staging"
+PRODUCTION = "production"
+ALIASES = (STAGING, PRODUCTION)
+"""The aliases this module moves."""
+
+EXPERIMENT = "model-registry"
+"""MLflow experiment of training runs and gate evaluations."""
+
+AUDIT_ACTIONS = ("stage", "refuse", "promote", "rollback")
+LOCK_TIMEOUT_SECONDS = 60.0
+
+
+class PromotionRefusedError(CompanionError, RuntimeError):
+    """A move of an alias was refused: a failed gate, or a version not in ``staging``."""
+
+
+# --------------------------------------------------------------------------- policy
+
+
+@dataclass(frozen=True)
+class GatePolicy:
+    """What a candidate must reach on the held-out month to enter ``staging``.
+
+    Attributes:
+        min_roc_auc: floor of the candidate's ROC AUC.
+        min_improvement: how much the candidate's ROC AUC must exceed the current production
+            version's on the same rows (ignored while nothing is in production).
+    """
+
+    min_roc_auc: float = 0.70
+    min_improvement: float = 0.005
+
+    def __post_init__(self) -> None:
+        for name in ("min_roc_auc", "min_improvement"):
+            value = getattr(self, name)
+            if isinstance(value, bool) or not isinstance(value, (int, float)):
+                raise InvalidParameterError(f"{name} must be a number, got {value!r}")
+        if not 0.0 < self.min_roc_auc < 1.0:
+            raise InvalidParameterError(
+                f"min_roc_auc must lie strictly between 0 and 1, got {self.min_roc_auc}"
+            )
+        if not 0.0 < self.min_improvement < 1.0:
+            # MLflow's MetricThreshold accepts only a positive min_absolute_change.
+            raise InvalidParameterError(
+                f"min_improvement must lie strictly between 0 and 1, got {self.min_improvement}"
+            )
+
+    def thresholds(self, against_production: bool = True) -> dict[str, Any]:
+        """Return the policy as MLflow ``MetricThreshold``s, keyed by metric name.
+
+        Args:
+            against_production: include the improvement over production; MLflow fails a
+                comparison with no baseline, so leave it out while nothing is in production.
+        """
+        from mlflow.models import MetricThreshold
+
+        return {
+            "roc_auc": MetricThreshold(
+                threshold=self.min_roc_auc,
+                min_absolute_change=self.min_improvement if against_production else None,
+                greater_is_better=True,
+            )
+        }
+
+    def describe(self) -> str:
+        """Return the policy in one line."""
+        return (
+            f"ROC AUC >= {self.min_roc_auc} and >= production + {self.min_improvement} "
+            "on the same held-out month"
+        )
+
+
+@dataclass(frozen=True)
+class GateDecision:
+    """The outcome of the validation gate for one candidate.
+
+    Attributes:
+        candidate_version: the version evaluated.
+        production_version: the version it was compared with (None if nothing in production).
+        month: the held-out snapshot both were scored on, ``YYYY-MM-DD``.
+        candidate_roc_auc: candidate's ROC AUC on that month.
+        production_roc_auc: production's ROC AUC on the same rows (None without production).
+        passed: whether the candidate may enter ``staging``.
+        reason: why, in one sentence.
+    """
+
+    candidate_version: int
+    production_version: int | None
+    month: str
+    candidate_roc_auc: float
+    production_roc_auc: float | None
+    passed: bool
+    reason: str
+
+
+@dataclass(frozen=True)
+class RegisteredVersion:
+    """A model version just registered, with what it was built from.
+
+    Attributes:
+        name: registered model name.
+        version: version number.
+        run_id: the MLflow run that trained and logged it.
+        kind: model kind (``logistic`` or ``gbm``).
+        training_snapshots: the monthly snapshots it was trained on.
+        holdout_snapshot: the later month it was evaluated on at training time.
+        metrics: its metrics on that month.
+        tags: the tags set on the version.
+        model: the fitted pipeline (kept in memory to compare with what the registry loads).
+    """
+
+    name: str
+    version: int
+    run_id: str
+    kind: str
+    training_snapshots: tuple[str, ...]
+    holdout_snapshot: str
+    metrics: dict[str, float]
+    tags: dict[str, str]
+    model: Any = field(repr=False, compare=False)
+
+
+# --------------------------------------------------------------------------- helpers
+
+_QUIET_LOCK = threading.Lock()
+_QUIET_DEPTH = 0
+_QUIET_SAVED_LEVEL = logging.NOTSET
+
+
+@contextlib.contextmanager
+def quiet_mlflow() -> Iterator[None]:
+    """Keep MLflow's INFO and WARNING log lines off stderr while inside; restore after.
+
+    MLflow resets its logger to INFO when it is imported, and then reports every table it
+    creates, every pickle it saves and every step of an evaluation. Re-entrant and safe
+    across threads: the level is restored when the last user leaves.
+    """
+    global _QUIET_DEPTH, _QUIET_SAVED_LEVEL
+    import mlflow  # noqa: F401 - importing MLflow sets its logger's level: do it first
+
+    logger = logging.getLogger("mlflow")
+    with _QUIET_LOCK:
+        if _QUIET_DEPTH == 0:
+            _QUIET_SAVED_LEVEL = logger.level
+            logger.setLevel(logging.ERROR)
+        _QUIET_DEPTH += 1
+    try:
+        yield
+    finally:
+        with _QUIET_LOCK:
+            _QUIET_DEPTH -= 1
+            if _QUIET_DEPTH == 0:
+                logger.setLevel(_QUIET_SAVED_LEVEL)
+
+
+def _quietly(function: Callable[..., Any]) -> Callable[..., Any]:
+    @functools.wraps(function)
+    def wrapper(*args: Any, **kwargs: Any) -> Any:
+        with quiet_mlflow():
+            return function(*args, **kwargs)
+
+    return wrapper
+
+
+
+def _client(workspace: Workspace) -> MlflowClient:
+    from mlflow.tracking import MlflowClient
+
+    return MlflowClient(workspace.require("mlflow"))
+
+
+def _use_store(workspace: Workspace) -> None:
+    """Point MLflow's fluent API (runs, ``models:/`` URIs, prompts) at the workspace's store."""
+    import mlflow
+
+    uri = workspace.require("mlflow")
+    mlflow.set_tracking_uri(uri)
+    mlflow.set_registry_uri(uri)
+
+
+def _is_missing(exc: Exception) -> bool:
+    return getattr(exc, "error_code", "") in ("RESOURCE_DOES_NOT_EXIST", "NOT_FOUND") or (
+        "not found" in str(exc).lower() or "does not exist" in str(exc).lower()
+    )
+
+
+def _check_name(kind: str, value: Any) -> str:
+    if not isinstance(value, str) or not value.strip():
+        raise InvalidParameterError(f"{kind} must be a non-empty string, got {value!r}")
+    return value
+
+
+def _check_version(value: Any) -> int:
+    if isinstance(value, bool):
+        raise InvalidParameterError(f"version must be a positive int, got {value!r}")
+    try:
+        version = int(value)
+    except (TypeError, ValueError) as exc:
+        raise InvalidParameterError(f"version must be a positive int, got {value!r}") from exc
+    if version < 1 or str(version) != str(value).strip():
+        raise InvalidParameterError(f"version must be a positive int, got {value!r}")
+    return version
+
+
+def _month(value: Any) -> str:
+    return str(pd.Timestamp(value).date())
+
+
+def _utc_now() -> datetime:
+    return datetime.now(UTC)
+
+
+@_quietly
+def registered_models(workspace: Workspace) -> list[str]:
+    """Return the names of the registered models in the workspace's registry, sorted."""
+    return sorted(m.name for m in _client(workspace).search_registered_models())
+
+
+def _require_model(workspace: Workspace, name: str) -> None:
+    from mlflow.exceptions import MlflowException
+
+    _check_name("model name", name)
+    try:
+        _client(workspace).get_registered_model(name)
+    except MlflowException as exc:
+        if not _is_missing(exc):
+            raise
+        known = registered_models(workspace)
+        raise UnknownNameError(
+            f"registered model {name!r} does not exist; known: "
+            f"{', '.join(map(repr, known)) if known else 'none yet'}"
+        ) from None
+
+
+def _versions(workspace: Workspace, name: str) -> list[ModelVersion]:
+    versions = _client(workspace).search_model_versions(f"name = '{name}'")
+    return sorted(versions, key=lambda v: int(v.version))
+
+
+@_quietly
+def aliases(workspace: Workspace, name: str = MODEL_NAME) -> dict[str, int]:
+    """Return the aliases of model ``name`` and the versions they point at."""
+    _require_model(workspace, name)
+    model = _client(workspace).get_registered_model(name)
+    return {alias: int(version) for alias, version in sorted(model.aliases.items())}
+
+
+@_quietly
+def get_version(
+    workspace: Workspace,
+    name: str = MODEL_NAME,
+    *,
+    version: int | str | None = None,
+    alias: str | None = None,
+) -> ModelVersion:
+    """Return one model version of ``name``, by number or by alias.
+
+    Raises:
+        UnknownNameError: the model, the version or the alias does not exist; the message
+            lists what does.
+    """
+    from mlflow.exceptions import MlflowException
+
+    if (version is None) == (alias is None):
+        raise InvalidParameterError(
+            f"give exactly one of version or alias, got version={version!r}, alias={alias!r}"
+        )
+    _require_model(workspace, name)
+    client = _client(workspace)
+    if alias is not None:
+        _check_name("alias", alias)
+        known = aliases(workspace, name)
+        if alias not in known:
+            listed = ", ".join(f"{a!r} -> v{v}" for a, v in known.items()) or "none set"
+            raise UnknownNameError(
+                f"model {name!r} has no alias {alias!r}; aliases set: {listed}"
+            )
+        return client.get_model_version_by_alias(name, alias)
+    number = _check_version(version)
+    try:
+        return client.get_model_version(name, str(number))
+    except MlflowException as exc:
+        if not _is_missing(exc):
+            raise
+        known = [int(v.version) for v in _versions(workspace, name)]
+        raise UnknownNameError(
+            f"model {name!r} has no version {number}; versions: {known or 'none yet'}"
+        ) from None
+
+
+@_quietly
+def model_uri(
+    workspace: Workspace,
+    name: str = MODEL_NAME,
+    *,
+    version: int | str | None = None,
+    alias: str | None = None,
+) -> str:
+    """Return ``models:/name/version`` or ``models:/name@alias`` after checking it exists."""
+    get_version(workspace, name, version=version, alias=alias)
+    return f"models:/{name}@{alias}" if alias is not None else f"models:/{name}/{int(version)}"
+
+
+@_quietly
+def load_model(
+    workspace: Workspace,
+    name: str = MODEL_NAME,
+    *,
+    version: int | str | None = None,
+    alias: str | None = None,
+) -> Pipeline:
+    """Load the scikit-learn pipeline a version or an alias of ``name`` points at."""
+    import mlflow.sklearn
+
+    uri = model_uri(workspace, name, version=version, alias=alias)
+    _use_store(workspace)
+    return mlflow.sklearn.load_model(uri)
+
+
+# --------------------------------------------------------------------------- registering
+
+
+def version_tags(
+    dataset: ChurnDataset,
+    training_frame: pd.DataFrame,
+    kind: str,
+    training_snapshots: Sequence[str],
+    holdout_snapshot: str,
+    metrics: Mapping[str, float],
+    run_id: str,
+) -> dict[str, str]:
+    """Return the lineage tags of a model version: data, features, metrics and run."""
+    return {
+        "data.dataset_hash": dataset.content_hash(),
+        "data.training_rows_hash": content_hash({"training": training_frame}),
+        "data.training_snapshots": ",".join(training_snapshots),
+        "data.holdout_snapshot": holdout_snapshot,
+        "features.version": FEATURE_SET_VERSION,
+        "features.digest": FEATURE_SET_DIGEST,
+        "model.kind": kind,
+        **{f"metrics.holdout_{key}": f"{value:.4f}" for key, value in metrics.items()},
+        "training.run_id": run_id,
+    }
+
+
+@_quietly
+def register_candidate(
+    workspace: Workspace,
+    dataset: ChurnDataset,
+    kind: str,
+    training_snapshots: Sequence[Any],
+    holdout_snapshot: Any,
+    *,
+    name: str = MODEL_NAME,
+    seed: int = 0,
+    params: Mapping[str, Any] | None = None,
+    note: str = "",
+) -> RegisteredVersion:
+    """Train a churn model, log it in a run and register it as a new version of ``name``.
+
+    The run records the parameters, the held-out metrics and the lineage; the version gets a
+    description and tags naming the data (dataset and training-rows content hashes, training
+    snapshots), the feature set version, the metrics and the training run. No alias moves:
+    a new version is only a candidate.
+
+    Args:
+        workspace: the chapter's workspace (its MLflow store is used).
+        dataset: the simulated dataset to train on.
+        kind: model kind, one of :data:`companion.training.MODEL_KINDS`.
+        training_snapshots: monthly snapshots to train on.
+        holdout_snapshot: a later snapshot to evaluate on.
+        name: registered model name.
+        seed: model seed.
+        params: extra estimator parameters (see :func:`companion.training.train`).
+        note: a sentence added to the description (why this candidate exists).
+    """
+    import mlflow
+    from mlflow.exceptions import MlflowException
+
+    from companion.tracking import log_sklearn_model
+    from companion.workspace import ensure_experiment
+
+    check_choice("model kind", kind, MODEL_KINDS)
+    _check_name("model name", name)
+    if not isinstance(training_snapshots, (list, tuple)) or not training_snapshots:
+        raise InvalidParameterError(
+            f"training_snapshots must be a non-empty list of snapshots, got {training_snapshots!r}"
+        )
+    train_months = [_month(s) for s in training_snapshots]
+    holdout = _month(holdout_snapshot)
+    frame = snapshot_features(dataset, [*train_months, holdout])
+    training_frame = frame[frame["snapshot_timestamp"].isin(pd.DatetimeIndex(train_months))]
+    holdout_frame = frame[frame["snapshot_timestamp"] == pd.Timestamp(holdout)]
+    if max(train_months) >= holdout:
+        raise InvalidParameterError(
+            f"holdout snapshot {holdout} must come after every training snapshot "
+            f"(latest {max(train_months)})"
+        )
+    model = train(training_frame, kind=kind, seed=seed, **dict(params or {}))
+    scores = evaluate(model, holdout_frame)
+    metrics = {k: scores[k] for k in ("roc_auc", "average_precision", "brier")}
+
+    _use_store(workspace)
+    experiment_id = ensure_experiment(workspace, EXPERIMENT)
+    with mlflow.start_run(experiment_id=experiment_id, run_name=f"train {kind}") as run:
+        mlflow.log_params(
+            {"kind": kind, "seed": seed, **dict(params or {}),
+             "training_snapshots": ",".join(train_months), "holdout_snapshot": holdout}
+        )
+        mlflow.log_metrics({f"holdout_{k}": v for k, v in metrics.items()})
+        info = log_sklearn_model(model, training_frame)
+        run_id = run.info.run_id
+        tags = version_tags(dataset, training_frame, kind, train_months, holdout, metrics, run_id)
+        mlflow.set_tags({k: v for k, v in tags.items() if k != "training.run_id"})
+
+    client = _client(workspace)
+    try:
+        client.get_registered_model(name)
+    except MlflowException as exc:
+        if not _is_missing(exc):
+            raise
+        client.create_registered_model(
+            name, description="Lumen's churn model: who is likely to cancel in the next 30 days."
+        )
+    description = (
+        f"{kind} churn model trained on snapshots {train_months[0]}..{train_months[-1]} "
+        f"({len(training_frame):,} rows, data {tags['data.dataset_hash'][:12]}), features "
+        f"{FEATURE_SET_VERSION}; ROC AUC {metrics['roc_auc']:.4f} on {holdout}; "
+        f"training run {run_id}." + (f" {note}" if note else "")
+    )
+    version = client.create_model_version(
+        name,
+        source=info.model_uri,
+        run_id=run_id,
+        tags=tags,
+        description=description,
+        model_id=info.model_id,
+    )
+    return RegisteredVersion(
+        name=name,
+        version=int(version.version),
+        run_id=run_id,
+        kind=kind,
+        training_snapshots=tuple(train_months),
+        holdout_snapshot=holdout,
+        metrics=metrics,
+        tags=tags,
+        model=model,
+    )
+
+
+@_quietly
+def list_versions(workspace: Workspace, name: str = MODEL_NAME) -> pd.DataFrame:
+    """Return one row per version of ``name``: aliases, lineage and metrics (no run ids).
+
+    Columns: ``version, aliases, kind, trained_on`` (first..last training month), ``holdout``,
+    ``data_hash`` (the dataset's content hash, first 12 characters), ``features``,
+    ``holdout_auc`` (ROC AUC on the holdout month at training time) and ``gate`` (``passed``
+    once the version has passed the validation gate).
+    """
+    _require_model(workspace, name)
+    by_version: dict[int, list[str]] = {}
+    for alias, number in aliases(workspace, name).items():
+        by_version.setdefault(number, []).append(alias)
+    rows = []
+    for v in _versions(workspace, name):
+        tags = v.tags
+        snapshots = tags.get("data.training_snapshots", "").split(",")
+        rows.append(
+            {
+                "version": int(v.version),
+                "aliases": ",".join(sorted(by_version.get(int(v.version), []))),
+                "kind": tags.get("model.kind", ""),
+                "trained_on": (
+                    f"{snapshots[0][:7]}..{snapshots[-1][:7]}" if snapshots[0] else ""
+                ),
+                "holdout": tags.get("data.holdout_snapshot", "")[:7],
+                "data_hash": tags.get("data.dataset_hash", "")[:12],
+                "features": tags.get("features.version", ""),
+                "holdout_auc": float(tags.get("metrics.holdout_roc_auc", "nan")),
+                "gate": tags.get("gate.result", ""),
+            }
+        )
+    return pd.DataFrame(rows).set_index("version")
+
+
+@_quietly
+def registry_state(workspace: Workspace, name: str = MODEL_NAME) -> dict[str, Any]:
+    """Return everything the registry holds about ``name``: aliases, versions, tags, texts.
+
+    Two equal states mean nothing in the registry changed in between.
+    """
+    _require_model(workspace, name)
+    return {
+        "aliases": aliases(workspace, name),
+        "versions": {
+            int(v.version): {"tags": dict(v.tags), "description": v.description}
+            for v in _versions(workspace, name)
+        },
+    }
+
+
+# --------------------------------------------------------------------------- audit and lock
+
+
+def audit_path(workspace: Workspace) -> Path:
+    """Return the path of the workspace's append-only audit log of alias moves."""
+    return workspace.path / "registry" / "audit.jsonl"
+
+
+@contextlib.contextmanager
+def registry_lock(workspace: Workspace, timeout: float = LOCK_TIMEOUT_SECONDS) -> Iterator[None]:
+    """Hold the workspace's registry lock (an exclusive SQLite transaction) while inside.
+
+    Threads and processes that move aliases in the same workspace take turns: each reads the
+    aliases, decides, moves them and writes the audit line before the next one reads.
+    """
+    path = workspace.path / "registry" / "lock.sqlite"
+    path.parent.mkdir(exist_ok=True)
+    connection = sqlite3.connect(path, timeout=timeout, isolation_level=None)
+    try:
+        try:
+            connection.execute("BEGIN EXCLUSIVE")
+        except sqlite3.OperationalError as exc:
+            raise WorkspaceError(
+                f"could not take the registry lock {workspace.relative(path)} within "
+                f"{timeout} s ({exc}); another promotion is still running"
+            ) from exc
+        try:
+            yield
+        finally:
+            connection.execute("ROLLBACK")
+    finally:
+        connection.close()
+
+
+def _append_audit(workspace: Workspace, entry: Mapping[str, Any]) -> None:
+    path = audit_path(workspace)
+    path.parent.mkdir(exist_ok=True)
+    line = json.dumps(dict(entry), sort_keys=True) + "\n"
+    with open(path, "a", encoding="utf-8") as handle:
+        handle.write(line)
+        handle.flush()
+        os.fsync(handle.fileno())
+
+
+def read_audit(workspace: Workspace, name: str | None = MODEL_NAME) -> pd.DataFrame:
+    """Return the audit log (of model ``name``, or of all models if None) as a table.
+
+    Columns: ``time, actor, action, model, alias, version, previous, reason``.
+    """
+    columns = ["time", "actor", "action", "model", "alias", "version", "previous", "reason"]
+    path = audit_path(workspace)
+    entries = []
+    if path.exists():
+        entries = [json.loads(line) for line in path.read_text(encoding="utf-8").splitlines()]
+    frame = pd.DataFrame(entries, columns=columns)
+    if name is not None:
+        frame = frame[frame["model"] == name].reset_index(drop=True)
+    for column in ("version", "previous"):
+        frame[column] = frame[column].astype("Int64")
+    return frame
+
+
+def _production_history(audit: pd.DataFrame) -> list[int]:
+    history: list[int] = []
+    for entry in audit.itertuples():
+        if entry.action == "promote":
+            history.append(int(entry.version))
+        elif entry.action == "rollback":
+            history.pop()
+    return history
+
+
+def aliases_from_audit(workspace: Workspace, name: str = MODEL_NAME) -> dict[str, int]:
+    """Replay the audit log and return the aliases it says ``name`` should have now.
+
+    Comparing it with :func:`aliases` checks that the registry and its audit trail agree.
+    """
+    state: dict[str, int] = {}
+    for entry in read_audit(workspace, name).itertuples():
+        if entry.action == "stage":
+            state[STAGING] = int(entry.version)
+        elif entry.action == "promote":
+            state[PRODUCTION] = int(entry.version)
+            state.pop(STAGING, None)
+        elif entry.action == "rollback":
+            state[PRODUCTION] = int(entry.version)
+    return dict(sorted(state.items()))
+
+
+def _audit_entry(
+    clock: Callable[[], datetime],
+    actor: str,
+    action: str,
+    name: str,
+    alias: str,
+    version: int,
+    previous: int | None,
+    reason: str,
+) -> dict[str, Any]:
+    check_choice("audit action", action, AUDIT_ACTIONS)
+    return {
+        "time": clock().isoformat(timespec="seconds"),
+        "actor": actor,
+        "action": action,
+        "model": name,
+        "alias": alias,
+        "version": version,
+        "previous": previous,
+        "reason": reason,
+    }
+
+
+# --------------------------------------------------------------------------- gate and moves
+
+
+def _evaluation_data(dataset: ChurnDataset, month: str) -> pd.DataFrame:
+    from companion.tracking import model_input
+
+    frame = snapshot_features(dataset, [month])
+    return model_input(frame).assign(**{TARGET: frame[TARGET].to_numpy()})
+
+
+def _roc_auc_metric() -> Any:
+    """Return ROC AUC as an MLflow evaluation metric over churn probabilities."""
+    from mlflow.metrics import MetricValue, make_metric
+    from sklearn.metrics import roc_auc_score
+
+    def roc_auc(predictions: pd.Series, targets: pd.Series) -> MetricValue:
+        if pd.Series(targets).nunique() < 2:  # MLflow first tries the metric on one row
+            return MetricValue(aggregate_results={"roc_auc": float("nan")})
+        score = float(roc_auc_score(targets, predictions))
+        return MetricValue(aggregate_results={"roc_auc": score})
+
+    return make_metric(eval_fn=roc_auc, greater_is_better=True, name="roc_auc")
+
+
+def _evaluate_version(
+    name: str, version: int, data: pd.DataFrame, role: str, experiment_id: str
+) -> Any:
+    """Score ``data`` with version ``version`` loaded from the registry; evaluate with MLflow.
+
+    The model is loaded through ``models:/name/version``, exactly as a deployment would load
+    it; ``mlflow.models.evaluate`` then computes ROC AUC from its churn probabilities and logs
+    it in a nested run named after the role (``candidate`` or ``production``).
+    """
+    import mlflow
+    import mlflow.sklearn
+
+    model = mlflow.sklearn.load_model(f"models:/{name}/{version}")
+    scored = pd.DataFrame(
+        {TARGET: data[TARGET].to_numpy(),
+         "churn_probability": model.predict_proba(data[FEATURES])[:, 1]}
+    )
+    # The experiment is explicit: a nested run would otherwise land in the default
+    # experiment, whose artifacts go to ./mlruns in the current directory.
+    with mlflow.start_run(experiment_id=experiment_id, run_name=f"{role} v{version}",
+                          nested=True):
+        mlflow.set_tags({"gate.role": role, "gate.version": str(version)})
+        return mlflow.models.evaluate(
+            data=scored,
+            predictions="churn_probability",
+            targets=TARGET,
+            model_type=None,
+            extra_metrics=[_roc_auc_metric()],
+        )
+
+
+@_quietly
+def validate_candidate(
+    workspace: Workspace,
+    dataset: ChurnDataset,
+    version: int | str,
+    *,
+    name: str = MODEL_NAME,
+    month: Any = None,
+    policy: GatePolicy | None = None,
+) -> GateDecision:
+    """Run the validation gate for ``version`` against the current production version.
+
+    Both are scored by ``mlflow.models.evaluate`` on the same held-out month (the candidate's
+    holdout snapshot unless ``month`` is given), in an MLflow run named ``gate vN``; then
+    ``mlflow.validate_evaluation_results`` applies the policy's thresholds. Nothing in the
+    registry changes.
+    """
+    import mlflow
+    from mlflow.models.evaluation.validation import ModelValidationFailedException
+
+    from companion.workspace import ensure_experiment
+
+    policy = GatePolicy() if policy is None else policy
+    if not isinstance(policy, GatePolicy):
+        raise InvalidParameterError(f"policy must be a GatePolicy, got {type(policy).__name__}")
+    candidate = get_version(workspace, name, version=version)
+    number = int(candidate.version)
+    if month is None:
+        month = candidate.tags.get("data.holdout_snapshot")
+        if not month:
+            raise InvalidParameterError(
+                f"version {number} of {name!r} has no data.holdout_snapshot tag; pass month="
+            )
+    month = _month(month)
+    training = candidate.tags.get("data.training_snapshots", "").split(",")
+    if training[0] and max(training) >= month:
+        raise InvalidParameterError(
+            f"gate month {month} is not held out: version {number} was trained on snapshots "
+            f"up to {max(training)}; choose a later month"
+        )
+    production = aliases(workspace, name).get(PRODUCTION)
+    data = _evaluation_data(dataset, month)
+    _use_store(workspace)
+    experiment_id = ensure_experiment(workspace, EXPERIMENT)
+    with mlflow.start_run(experiment_id=experiment_id, run_name=f"gate v{number}"):
+        mlflow.set_tags({"gate.candidate": str(number), "gate.month": month,
+                         "gate.policy": policy.describe()})
+        candidate_result = _evaluate_version(name, number, data, "candidate", experiment_id)
+        baseline_result = (
+            None if production is None
+            else _evaluate_version(name, production, data, "production", experiment_id)
+        )
+        try:
+            mlflow.validate_evaluation_results(
+                policy.thresholds(against_production=baseline_result is not None),
+                candidate_result=candidate_result,
+                baseline_result=baseline_result,
+            )
+            passed, failure = True, ""
+        except ModelValidationFailedException as exc:
+            passed, failure = False, str(exc)
+        mlflow.set_tag("gate.passed", str(passed).lower())
+    candidate_auc = float(candidate_result.metrics["roc_auc"])
+    production_auc = None if baseline_result is None else float(baseline_result.metrics["roc_auc"])
+    if passed:
+        against = (
+            "nothing in production yet" if production is None
+            else f"production v{production} {production_auc:.4f}"
+        )
+        reason = (
+            f"v{number} ROC AUC {candidate_auc:.4f} on {month} meets the gate "
+            f"({policy.describe()}; {against})"
+        )
+    elif candidate_auc < policy.min_roc_auc:
+        reason = (
+            f"v{number} ROC AUC {candidate_auc:.4f} on {month} is below the floor "
+            f"{policy.min_roc_auc}"
+        )
+    elif production_auc is not None and candidate_auc - production_auc < policy.min_improvement:
+        reason = (
+            f"v{number} ROC AUC {candidate_auc:.4f} on {month} does not beat production "
+            f"v{production} ({production_auc:.4f}) by at least {policy.min_improvement}"
+        )
+    else:
+        reason = f"v{number} failed MLflow's validation on {month}: {failure}"
+    return GateDecision(
+        candidate_version=number,
+        production_version=production,
+        month=month,
+        candidate_roc_auc=candidate_auc,
+        production_roc_auc=production_auc,
+        passed=passed,
+        reason=reason,
+    )
+
+
+def _check_actor_reason(actor: Any, reason: Any) -> None:
+    _check_name("actor", actor)
+    _check_name("reason", reason)
+
+
+@_quietly
+def stage(
+    workspace: Workspace,
+    dataset: ChurnDataset,
+    version: int | str,
+    *,
+    actor: str,
+    reason: str,
+    name: str = MODEL_NAME,
+    month: Any = None,
+    policy: GatePolicy | None = None,
+    clock: Callable[[], datetime] = _utc_now,
+) -> GateDecision:
+    """Put ``version`` in ``staging`` if it passes the validation gate; refuse otherwise.
+
+    Under the registry lock: run :func:`validate_candidate`; on success point ``staging`` at
+    the version (replacing any version waiting there; the audit line records which), tag it
+    with the gate's result and append a ``stage`` line to the audit log.
+    On failure append a ``refuse`` line and raise; the registry is left exactly as it was.
+
+    Raises:
+        PromotionRefusedError: the candidate failed the gate (the message says by how much).
+    """
+    _check_actor_reason(actor, reason)
+    with registry_lock(workspace):
+        decision = validate_candidate(
+            workspace, dataset, version, name=name, month=month, policy=policy
+        )
+        number = decision.candidate_version
+        previous = aliases(workspace, name).get(STAGING)
+        if not decision.passed:
+            _append_audit(
+                workspace,
+                _audit_entry(clock, actor, "refuse", name, STAGING, number, previous,
+                             f"{reason} | refused: {decision.reason}"),
+            )
+            raise PromotionRefusedError(
+                f"model {name!r} version {number} may not enter {STAGING!r}: {decision.reason}. "
+                "The registry is unchanged."
+            )
+        client = _client(workspace)
+        client.set_registered_model_alias(name, STAGING, str(number))
+        for key, value in {
+            "gate.result": "passed",
+            "gate.month": decision.month,
+            "gate.roc_auc": f"{decision.candidate_roc_auc:.4f}",
+            "gate.production_version": str(decision.production_version or ""),
+            "gate.production_roc_auc": (
+                "" if decision.production_roc_auc is None
+                else f"{decision.production_roc_auc:.4f}"
+            ),
+        }.items():
+            client.set_model_version_tag(name, str(number), key, value)
+        _append_audit(
+            workspace,
+            _audit_entry(clock, actor, "stage", name, STAGING, number, previous, reason),
+        )
+    return decision
+
+
+@_quietly
+def promote(
+    workspace: Workspace,
+    version: int | str,
+    *,
+    actor: str,
+    reason: str,
+    name: str = MODEL_NAME,
+    clock: Callable[[], datetime] = _utc_now,
+) -> dict[str, Any]:
+    """Move ``production`` to ``version``, which must be the version in ``staging``.
+
+    Under the registry lock: check ``staging`` points at the version, point ``production``
+    at it, clear ``staging``, tag the version with who, when and why, and append a
+    ``promote`` line to the audit log. Returns that audit entry.
+
+    Raises:
+        PromotionRefusedError: the version is not in ``staging`` (nothing changes; a
+            ``refuse`` line is audited).
+    """
+    _check_actor_reason(actor, reason)
+    number = int(get_version(workspace, name, version=version).version)
+    with registry_lock(workspace):
+        current = aliases(workspace, name)
+        if current.get(STAGING) != number:
+            held = f"v{current[STAGING]}" if STAGING in current else "nothing"
+            _append_audit(
+                workspace,
+                _audit_entry(clock, actor, "refuse", name, PRODUCTION, number,
+                             current.get(PRODUCTION),
+                             f"{reason} | refused: v{number} is not in staging"),
+            )
+            raise PromotionRefusedError(
+                f"cannot promote model {name!r} version {number} to {PRODUCTION!r}: only the "
+                f"version in {STAGING!r} can be promoted, and {STAGING!r} holds {held}"
+            )
+        entry = _audit_entry(
+            clock, actor, "promote", name, PRODUCTION, number, current.get(PRODUCTION), reason
+        )
+        client = _client(workspace)
+        client.set_registered_model_alias(name, PRODUCTION, str(number))
+        client.delete_registered_model_alias(name, STAGING)
+        for key, value in {"production.promoted_by": actor,
+                           "production.promoted_at": entry["time"],
+                           "production.reason": reason}.items():
+            client.set_model_version_tag(name, str(number), key, value)
+        _append_audit(workspace, entry)
+    return entry
+
+
+@_quietly
+def rollback(
+    workspace: Workspace,
+    *,
+    actor: str,
+    reason: str,
+    name: str = MODEL_NAME,
+    clock: Callable[[], datetime] = _utc_now,
+) -> dict[str, Any]:
+    """Return ``production`` to the version it pointed at before the last promotion.
+
+    The production history is read from the audit log (promotions push, rollbacks pop), so
+    two rollbacks in a row go two promotions back. Returns the audit entry.
+
+    Raises:
+        PromotionRefusedError: there is no earlier production version to return to.
+    """
+    _check_actor_reason(actor, reason)
+    _require_model(workspace, name)
+    with registry_lock(workspace):
+        history = _production_history(read_audit(workspace, name))
+        current = aliases(workspace, name).get(PRODUCTION)
+        if len(history) < 2 or history[-1] != current:
+            raise PromotionRefusedError(
+                f"cannot roll back model {name!r}: the audited production history is "
+                f"{history or 'empty'} (production now {current}); a rollback needs an earlier "
+                "production version"
+            )
+        target = history[-2]
+        entry = _audit_entry(clock, actor, "rollback", name, PRODUCTION, target, current, reason)
+        client = _client(workspace)
+        client.set_registered_model_alias(name, PRODUCTION, str(target))
+        for key, value in {"production.rolled_back_by": actor,
+                           "production.rolled_back_at": entry["time"],
+                           "production.rollback_reason": reason}.items():
+            client.set_model_version_tag(name, str(current), key, value)
+        _append_audit(workspace, entry)
+    return entry
+
+
+# --------------------------------------------------------------------------- prerequisite
+
+
+@_quietly
+def build_baseline(workspace: Workspace) -> RegisteredVersion:
+    """Register Lumen's first churn model and take it through staging to production.
+
+    A gradient-boosting model trained on the first monthly snapshot, gated on the second
+    (nothing is in production yet, so only the ROC AUC floor applies).
+    """
+    dataset = workspace.require("data")
+    snapshots = dataset.snapshots
+    if len(snapshots) < 2:
+        raise WorkspaceError(
+            f"the baseline needs at least 2 monthly snapshots, the dataset has {len(snapshots)}"
+        )
+    baseline = register_candidate(
+        workspace, dataset, "gbm", [snapshots[0]], snapshots[1],
+        note="First model of the registry (baseline).",
+    )
+    stage(workspace, dataset, baseline.version, actor="setup",
+          reason="baseline: first churn model")
+    promote(workspace, baseline.version, actor="setup", reason="baseline: first churn model")
+    return baseline
+
+
+# --------------------------------------------------------------------------- prompts
+
+
+@_quietly
+def register_prompt(
+    workspace: Workspace,
+    name: str,
+    template: str,
+    *,
+    commit_message: str,
+    tags: Mapping[str, str] | None = None,
+) -> PromptVersion:
+    """Register ``template`` as the next version of prompt ``name`` in MLflow's prompt registry.
+
+    The template uses ``{{variable}}`` placeholders. Returns the new prompt version.
+    """
+    import mlflow.genai
+
+    _check_name("prompt name", name)
+    _check_name("prompt template", template)
+    _check_name("commit message", commit_message)
+    _use_store(workspace)
+    return mlflow.genai.register_prompt(
+        name=name, template=template, commit_message=commit_message, tags=dict(tags or {})
+    )
+
+
+def _prompt_versions(name: str) -> list[int]:
+    from mlflow.exceptions import MlflowException
+    from mlflow.tracking import MlflowClient
+
+    try:
+        found = MlflowClient().search_prompt_versions(name)
+    except MlflowException as exc:
+        if _is_missing(exc):
+            return []
+        raise
+    return sorted(int(v.version) for v in found)
+
+
+def _prompt_aliases(name: str) -> dict[int, list[str]]:
+    import mlflow.genai
+
+    return {
+        number: sorted(mlflow.genai.load_prompt(name, version=number, cache_ttl_seconds=0,
+                                                link_to_model=False).aliases)
+        for number in _prompt_versions(name)
+    }
+
+
+@_quietly
+def load_prompt(
+    workspace: Workspace,
+    name: str,
+    *,
+    version: int | str | None = None,
+    alias: str | None = None,
+) -> PromptVersion:
+    """Load prompt ``name`` by version number or by alias, from the workspace's registry.
+
+    Reads bypass MLflow's prompt cache, so a moved alias is seen at once.
+
+    Raises:
+        UnknownNameError: the prompt, version or alias does not exist.
+    """
+    import mlflow.genai
+    from mlflow.exceptions import MlflowException
+
+    _check_name("prompt name", name)
+    if (version is None) == (alias is None):
+        raise InvalidParameterError(
+            f"give exactly one of version or alias, got version={version!r}, alias={alias!r}"
+        )
+    _use_store(workspace)
+    versions = _prompt_versions(name)
+    if not versions:
+        raise UnknownNameError(f"prompt {name!r} does not exist in the registry")
+    if version is not None:
+        number = _check_version(version)
+        if number not in versions:
+            raise UnknownNameError(f"prompt {name!r} has no version {number}; versions: {versions}")
+        return mlflow.genai.load_prompt(name, version=number, cache_ttl_seconds=0,
+                                        link_to_model=False)
+    _check_name("alias", alias)
+    try:
+        return mlflow.genai.load_prompt(f"prompts:/{name}@{alias}", cache_ttl_seconds=0,
+                                        link_to_model=False)
+    except MlflowException as exc:
+        if not _is_missing(exc):
+            raise
+        known = ", ".join(
+            f"{a!r} -> v{number}" for number, names in _prompt_aliases(name).items() for a in names
+        ) or "none set"
+        raise UnknownNameError(
+            f"prompt {name!r} has no alias {alias!r}; aliases set: {known}"
+        ) from exc
+
+
+@_quietly
+def set_prompt_alias(workspace: Workspace, name: str, alias: str, version: int | str) -> None:
+    """Point alias ``alias`` of prompt ``name`` at ``version`` (which must exist)."""
+    import mlflow.genai
+
+    _check_name("alias", alias)
+    load_prompt(workspace, name, version=version)
+    mlflow.genai.set_prompt_alias(name, alias, _check_version(version))

@@ -1,0 +1,391 @@
+"""Tests of companion.registry: lineage tags, the gate, aliases, audit, rollback, races, prompts.
+
+One small workspace (one MLflow store) is shared by the module; each test registers its own
+model name, so tests do not depend on each other's state.
+"""
+
+from __future__ import annotations
+
+import json
+import threading
+from datetime import UTC, datetime
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from companion import registry
+from companion.data import SimulationConfig
+from companion.errors import CompanionError, InvalidParameterError, UnknownNameError, WorkspaceError
+from companion.registry import GatePolicy, PromotionRefusedError
+from companion.training import FEATURES, evaluate, snapshot_features
+from companion.workspace import Workspace
+
+LENIENT = GatePolicy(min_roc_auc=0.5, min_improvement=0.001)
+"""A policy every sensible model passes; the first test of a gate uses real numbers instead."""
+
+STUMP = {"kind": "gbm", "last": 1, "params": {"max_iter": 1, "max_leaf_nodes": 2}}
+"""A deliberately weak production model (one split): any real candidate beats it."""
+
+
+def fixed_clock() -> datetime:
+    return datetime(2025, 6, 1, 9, 30, tzinfo=UTC)
+
+
+@pytest.fixture(scope="module")
+def ws(tmp_path_factory: pytest.TempPathFactory) -> Workspace:
+    workspace = Workspace.create(
+        "test-registry",
+        root=tmp_path_factory.mktemp("registry"),
+        config=SimulationConfig(n_customers=2500, months=5, seed=3, scenarios=()),
+    )
+    workspace.require("data", "mlflow")
+    return workspace
+
+
+@pytest.fixture(scope="module")
+def dataset(ws: Workspace):
+    return ws.require("data")
+
+
+def register(ws, dataset, name, kind="logistic", first=0, last=2, holdout=3, **kwargs):
+    months = dataset.snapshots
+    return registry.register_candidate(
+        ws, dataset, kind, months[first:last], months[holdout], name=name, **kwargs
+    )
+
+
+def release(ws, dataset, version, name, policy=LENIENT):
+    registry.stage(ws, dataset, version, actor="test", reason="test", name=name, policy=policy,
+                   clock=fixed_clock)
+    return registry.promote(ws, version, actor="test", reason="test", name=name, clock=fixed_clock)
+
+
+# --------------------------------------------------------------------------- policy
+
+
+def test_gate_policy_thresholds_and_bad_values() -> None:
+    policy = GatePolicy(min_roc_auc=0.72, min_improvement=0.01)
+    threshold = policy.thresholds()["roc_auc"]
+    assert (threshold.threshold, threshold.min_absolute_change, threshold.greater_is_better) == (
+        0.72, 0.01, True,
+    )
+    assert policy.thresholds(against_production=False)["roc_auc"].min_absolute_change is None
+    with pytest.raises(InvalidParameterError, match="min_roc_auc .* got 1.5"):
+        GatePolicy(min_roc_auc=1.5)
+    with pytest.raises(InvalidParameterError, match="min_improvement .* got 0"):
+        GatePolicy(min_improvement=0)
+    with pytest.raises(InvalidParameterError, match="must be a number, got 'high'"):
+        GatePolicy(min_roc_auc="high")
+
+
+# --------------------------------------------------------------------------- versions
+
+
+def test_register_candidate_tags_lineage_and_moves_no_alias(ws, dataset) -> None:
+    name = "lineage"
+    first = register(ws, dataset, name, kind="gbm", last=1, holdout=1)
+    second = register(ws, dataset, name, note="Two months.")
+    assert (first.version, second.version) == (1, 2)
+    version = registry.get_version(ws, name, version=2)
+    tags = version.tags
+    months = [str(s.date()) for s in dataset.snapshots]
+    assert tags["data.dataset_hash"] == dataset.content_hash()
+    assert tags["data.training_snapshots"] == ",".join(months[0:2])
+    assert tags["data.holdout_snapshot"] == months[3]
+    assert tags["features.version"] == registry.FEATURE_SET_VERSION == "features:v1"
+    assert tags["features.digest"] == registry.FEATURE_SET_DIGEST
+    assert tags["training.run_id"] == version.run_id == second.run_id
+    assert second.run_id in version.description and "Two months." in version.description
+    holdout = snapshot_features(dataset, [dataset.snapshots[3]])
+    expected_auc = evaluate(second.model, holdout)["roc_auc"]
+    assert tags["metrics.holdout_roc_auc"] == f"{expected_auc:.4f}"
+    assert second.metrics["roc_auc"] == pytest.approx(expected_auc)
+    assert registry.aliases(ws, name) == {}
+
+    table = registry.list_versions(ws, name)
+    assert list(table.index) == [1, 2]
+    assert list(table["kind"]) == ["gbm", "logistic"]
+    assert table.loc[2, "trained_on"] == f"{months[0][:7]}..{months[1][:7]}"
+    assert table.loc[2, "holdout_auc"] == pytest.approx(round(expected_auc, 4))
+    assert not table.astype(str).apply(lambda c: c.str.contains(second.run_id)).any().any()
+
+
+def test_register_candidate_rejects_bad_input_and_registers_nothing(ws, dataset) -> None:
+    name = "bad-input"
+    register(ws, dataset, name)
+    months = dataset.snapshots
+    with pytest.raises(UnknownNameError, match="'forest'.*accepted: 'logistic', 'gbm'"):
+        registry.register_candidate(ws, dataset, "forest", months[:2], months[3], name=name)
+    with pytest.raises(InvalidParameterError, match="must come after every training snapshot"):
+        registry.register_candidate(ws, dataset, "logistic", months[1:3], months[0], name=name)
+    with pytest.raises(InvalidParameterError, match="non-empty list of snapshots"):
+        registry.register_candidate(ws, dataset, "logistic", [], months[3], name=name)
+    assert list(registry.list_versions(ws, name).index) == [1]
+
+
+# --------------------------------------------------------------------------- gate and moves
+
+
+def test_gate_scores_both_versions_on_the_same_month(ws, dataset, tmp_path, monkeypatch) -> None:
+    monkeypatch.chdir(tmp_path)  # nothing may be written to the current directory
+    name = "gate"
+    baseline = register(ws, dataset, name, holdout=1, **STUMP)
+    release(ws, dataset, baseline.version, name)
+    candidate = register(ws, dataset, name, last=3, holdout=3)
+    decision = registry.validate_candidate(ws, dataset, candidate.version, name=name,
+                                           policy=LENIENT)
+    month = snapshot_features(dataset, [dataset.snapshots[3]])
+    assert decision.month == str(dataset.snapshots[3].date())
+    assert decision.production_version == baseline.version
+    assert decision.candidate_roc_auc == pytest.approx(evaluate(candidate.model, month)["roc_auc"])
+    assert decision.production_roc_auc == pytest.approx(evaluate(baseline.model, month)["roc_auc"])
+    assert decision.passed == (
+        decision.candidate_roc_auc >= LENIENT.min_roc_auc
+        and decision.candidate_roc_auc - decision.production_roc_auc >= LENIENT.min_improvement
+    )
+    assert list(tmp_path.iterdir()) == []
+    # Every run of the gate (the parent and one nested run per model) is in the registry's
+    # experiment, none in MLflow's default experiment.
+    from mlflow.tracking import MlflowClient
+
+    client = MlflowClient(ws.tracking_uri)
+    gate_experiment = client.get_experiment_by_name(registry.EXPERIMENT).experiment_id
+    role_filter = "tags.`gate.role` = 'candidate'"
+    assert client.search_runs(["0"], filter_string=role_filter) == []
+    assert len(client.search_runs([gate_experiment], filter_string=role_filter)) >= 1
+    with pytest.raises(InvalidParameterError, match="is not held out"):
+        registry.validate_candidate(ws, dataset, candidate.version, name=name,
+                                    month=dataset.snapshots[1])
+
+
+def test_refused_candidate_leaves_the_registry_unchanged(ws, dataset) -> None:
+    name = "refuse"
+    baseline = register(ws, dataset, name)
+    release(ws, dataset, baseline.version, name)
+    worse = register(ws, dataset, name, first=1, last=2, params={"C": 0.01})
+    before = registry.registry_state(ws, name)
+    strict = GatePolicy(min_roc_auc=0.5, min_improvement=0.5)
+    with pytest.raises(PromotionRefusedError, match=r"version 2 may not enter 'staging'.*"
+                       r"does not beat production v1 .* by at least 0.5.*unchanged"):
+        registry.stage(ws, dataset, worse.version, actor="ben", reason="quick", name=name,
+                       policy=strict, clock=fixed_clock)
+    with pytest.raises(PromotionRefusedError, match="below the floor 0.99"):
+        registry.stage(ws, dataset, worse.version, actor="ben", reason="quick", name=name,
+                       policy=GatePolicy(min_roc_auc=0.99), clock=fixed_clock)
+    assert registry.registry_state(ws, name) == before
+    audit = registry.read_audit(ws, name)
+    assert list(audit["action"]) == ["stage", "promote", "refuse", "refuse"]
+    assert audit["version"].iloc[-1] == worse.version
+
+
+def test_promote_only_from_staging_and_audit_who_when_why(ws, dataset) -> None:
+    name = "promote"
+    first = register(ws, dataset, name)
+    second = register(ws, dataset, name, params={"C": 0.1})
+    with pytest.raises(PromotionRefusedError, match="only the version in 'staging'.*holds nothing"):
+        registry.promote(ws, first.version, actor="ana", reason="r", name=name)
+    registry.stage(ws, dataset, first.version, actor="ana", reason="first", name=name,
+                   policy=LENIENT, clock=fixed_clock)
+    assert registry.aliases(ws, name) == {"staging": 1}
+    with pytest.raises(PromotionRefusedError, match="version 2 .* 'staging' holds v1"):
+        registry.promote(ws, second.version, actor="ana", reason="r", name=name)
+    entry = registry.promote(ws, first.version, actor="ana", reason="ship it", name=name,
+                             clock=fixed_clock)
+    assert registry.aliases(ws, name) == {"production": 1}
+    assert entry == {"time": "2025-06-01T09:30:00+00:00", "actor": "ana", "action": "promote",
+                     "model": name, "alias": "production", "version": 1, "previous": None,
+                     "reason": "ship it"}
+    tags = registry.get_version(ws, name, version=1).tags
+    assert (tags["production.promoted_by"], tags["production.reason"]) == ("ana", "ship it")
+    assert tags["production.promoted_at"] == "2025-06-01T09:30:00+00:00"
+    assert tags["gate.result"] == "passed"
+    lines = registry.audit_path(ws).read_text(encoding="utf-8").splitlines()
+    assert json.loads(lines[-1]) == entry
+    assert registry.aliases_from_audit(ws, name) == registry.aliases(ws, name)
+    with pytest.raises(InvalidParameterError, match="actor must be a non-empty string"):
+        registry.promote(ws, first.version, actor="", reason="r", name=name)
+
+
+def test_alias_loads_the_promoted_model_and_rollback_returns_the_previous(ws, dataset) -> None:
+    name = "rollback"
+    first = register(ws, dataset, name, **STUMP)
+    second = register(ws, dataset, name)
+    frame = snapshot_features(dataset, [dataset.snapshots[3]])
+
+    def production_scores():
+        return registry.load_model(ws, name, alias="production").predict_proba(frame[FEATURES])
+
+    release(ws, dataset, first.version, name)
+    with pytest.raises(PromotionRefusedError, match=r"history is \[1\]"):
+        registry.rollback(ws, actor="carla", reason="r", name=name)
+    release(ws, dataset, second.version, name)
+    assert np.array_equal(production_scores(), second.model.predict_proba(frame[FEATURES]))
+    entry = registry.rollback(ws, actor="carla", reason="bad scores", name=name,
+                              clock=fixed_clock)
+    assert (entry["action"], entry["version"], entry["previous"]) == ("rollback", 1, 2)
+    assert registry.aliases(ws, name) == {"production": 1}
+    assert np.array_equal(production_scores(), first.model.predict_proba(frame[FEATURES]))
+    assert registry.get_version(ws, name, version=2).tags["production.rolled_back_by"] == "carla"
+    assert registry.aliases_from_audit(ws, name) == {"production": 1}
+    with pytest.raises(PromotionRefusedError, match="needs an earlier production version"):
+        registry.rollback(ws, actor="carla", reason="again", name=name)
+
+
+def test_unknown_model_alias_and_version_raise_clear_errors(ws, dataset) -> None:
+    name = "lookup"
+    release(ws, dataset, register(ws, dataset, name).version, name)
+    with pytest.raises(UnknownNameError, match=r"registered model 'lookpu' does not exist; known:.*'lookup'"):
+        registry.get_version(ws, "lookpu", alias="production")
+    with pytest.raises(UnknownNameError, match=r"no alias 'champion'; aliases set: 'production' -> v1"):
+        registry.get_version(ws, name, alias="champion")
+    with pytest.raises(UnknownNameError, match=r"no version 4; versions: \[1\]"):
+        registry.load_model(ws, name, version=4)
+    with pytest.raises(UnknownNameError, match="no alias 'staging'"):
+        registry.model_uri(ws, name, alias="staging")
+    with pytest.raises(InvalidParameterError, match="positive int, got 'two'"):
+        registry.get_version(ws, name, version="two")
+    with pytest.raises(InvalidParameterError, match="exactly one of version or alias"):
+        registry.get_version(ws, name, version=1, alias="production")
+    assert registry.model_uri(ws, name, version=1) == f"models:/{name}/1"
+    assert issubclass(UnknownNameError, CompanionError)
+
+
+# --------------------------------------------------------------------------- concurrency
+
+
+def test_two_racing_promotions_of_one_staging_version_promote_once(ws, dataset) -> None:
+    name = "race-same"
+    release(ws, dataset, register(ws, dataset, name, **STUMP).version, name)
+    candidate = register(ws, dataset, name)
+    registry.stage(ws, dataset, candidate.version, actor="ana", reason="r", name=name,
+                   policy=LENIENT)
+    start = threading.Barrier(4)
+    outcomes: list[str] = []
+
+    def job(worker: int) -> None:
+        start.wait()
+        try:
+            registry.promote(ws, candidate.version, actor=f"bot-{worker}", reason="nightly",
+                             name=name)
+            outcomes.append("promoted")
+        except PromotionRefusedError:
+            outcomes.append("refused")
+
+    threads = [threading.Thread(target=job, args=(i,)) for i in range(4)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert sorted(outcomes) == ["promoted", "refused", "refused", "refused"]
+    audit = registry.read_audit(ws, name)
+    promotions = audit[audit["action"] == "promote"]
+    assert list(promotions["version"]) == [1, 2]
+    assert promotions["previous"].iloc[-1] == 1
+    assert registry.aliases(ws, name) == registry.aliases_from_audit(ws, name) == {"production": 2}
+
+
+@pytest.mark.slow
+def test_racing_releases_of_different_candidates_agree_with_the_audit(ws, dataset) -> None:
+    name = "race-different"
+    release(ws, dataset, register(ws, dataset, name, **STUMP).version, name)
+    candidates = [register(ws, dataset, name).version,
+                  register(ws, dataset, name, params={"C": 0.1}).version]
+    start = threading.Barrier(len(candidates))
+    promoted: list[int] = []
+
+    def release_job(version: int) -> None:
+        start.wait()
+        try:
+            registry.stage(ws, dataset, version, actor=f"job-{version}", reason="r", name=name,
+                           policy=GatePolicy(min_roc_auc=0.5, min_improvement=0.0001))
+            registry.promote(ws, version, actor=f"job-{version}", reason="r", name=name)
+            promoted.append(version)
+        except PromotionRefusedError:
+            pass
+
+    threads = [threading.Thread(target=release_job, args=(v,)) for v in candidates]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    audit = registry.read_audit(ws, name)
+    production = registry.aliases(ws, name)["production"]
+    assert registry.aliases(ws, name) == registry.aliases_from_audit(ws, name)
+    assert list(audit.loc[audit["action"] == "promote", "version"])[1:] == promoted
+    assert production == (promoted[-1] if promoted else 1)
+    assert "staging" not in registry.aliases(ws, name) or len(promoted) < len(candidates)
+
+
+def test_registry_lock_times_out_with_a_clear_error(ws) -> None:
+    errors: list[Exception] = []
+
+    def contender() -> None:
+        try:
+            with registry.registry_lock(ws, timeout=0.2):
+                pass
+        except WorkspaceError as exc:
+            errors.append(exc)
+
+    with registry.registry_lock(ws):
+        thread = threading.Thread(target=contender)
+        thread.start()
+        thread.join()
+    assert len(errors) == 1 and "another promotion is still running" in str(errors[0])
+    with registry.registry_lock(ws, timeout=0.2):  # released: free again
+        pass
+
+
+# --------------------------------------------------------------------------- audit and baseline
+
+
+def test_read_audit_of_an_empty_workspace_is_an_empty_table(tmp_path) -> None:
+    empty = Workspace.create("empty", root=tmp_path)
+    audit = registry.read_audit(empty)
+    assert audit.empty and list(audit.columns) == [
+        "time", "actor", "action", "model", "alias", "version", "previous", "reason"]
+    assert registry.aliases_from_audit(empty) == {}
+
+
+def test_baseline_prerequisite_registers_and_promotes_version_1(tmp_path) -> None:
+    workspace = Workspace.create(
+        "baseline", root=tmp_path,
+        config=SimulationConfig(n_customers=1500, months=2, seed=3, scenarios=()),
+    )
+    baseline = workspace.require("baseline")
+    assert baseline.version == 1 and baseline.kind == "gbm"
+    assert registry.aliases(workspace) == {"production": 1}
+    audit = registry.read_audit(workspace)
+    assert list(zip(audit["actor"], audit["action"], strict=True)) == [
+        ("setup", "stage"), ("setup", "promote")]
+    assert workspace.built() == ["data", "mlflow", "baseline"]
+
+
+# --------------------------------------------------------------------------- prompts
+
+
+def test_prompts_are_versioned_and_loaded_by_version_and_alias(ws) -> None:
+    name = "winback-email"
+    first = registry.register_prompt(ws, name, "Hello {{first_name}}, we miss you.",
+                                     commit_message="first", tags={"owner": "retention"})
+    second = registry.register_prompt(ws, name, "Hi {{first_name}}! New shows on {{plan}}.",
+                                      commit_message="mention plan")
+    assert (first.version, second.version) == (1, 2)
+    registry.set_prompt_alias(ws, name, "production", 1)
+    assert registry.load_prompt(ws, name, alias="production").format(first_name="Sam") == (
+        "Hello Sam, we miss you.")
+    registry.set_prompt_alias(ws, name, "production", 2)
+    loaded = registry.load_prompt(ws, name, alias="production")
+    assert loaded.version == 2 and loaded.commit_message == "mention plan"
+    assert loaded.format(first_name="Sam", plan="premium") == "Hi Sam! New shows on premium."
+    assert registry.load_prompt(ws, name, version=1).tags["owner"] == "retention"
+    with pytest.raises(UnknownNameError, match=r"'winback-email' has no version 3; versions: \[1, 2\]"):
+        registry.load_prompt(ws, name, version=3)
+    with pytest.raises(UnknownNameError, match="no alias 'beta'; aliases set: 'production' -> v2"):
+        registry.load_prompt(ws, name, alias="beta")
+    with pytest.raises(UnknownNameError, match="prompt 'nope' does not exist"):
+        registry.load_prompt(ws, "nope", version=1)
+    with pytest.raises(UnknownNameError, match="no version 9"):
+        registry.set_prompt_alias(ws, name, "production", 9)
+    assert registry.load_prompt(ws, name, alias="production").version == 2
+    assert isinstance(registry.read_audit(ws, None), pd.DataFrame)
