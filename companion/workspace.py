@@ -47,6 +47,9 @@ NOISY_LOGGERS = ("mlflow", "alembic", "feast", "dvc", "evidently", "urllib3", "p
 QUIET_LOGS = {"MLFLOW_LOGGING_LEVEL": "WARNING"}
 """MLflow sets its loggers' level from this variable when it is imported, after our set-up."""
 
+INHERITED_MLFLOW = ("MLFLOW_TRACKING_URI", "MLFLOW_EXPERIMENT_ID", "MLFLOW_EXPERIMENT_NAME")
+"""Variables a chapter must not inherit: it tracks to its own workspace's store."""
+
 
 def disable_telemetry() -> dict[str, str]:
     """Switch off the telemetry of MLflow, DVC, Feast and Evidently for this process.
@@ -60,7 +63,9 @@ def disable_telemetry() -> dict[str, str]:
 def setup_notebook(seed: int = 0) -> None:
     """Prepare a chapter's kernel: telemetry off, seeds set, quiet logs, stable display.
 
-    Every chapter calls this first, from a hidden cell, so that all of them start alike.
+    Every chapter calls this first, from a hidden cell, so that all of them start alike. An
+    MLflow tracking URI or experiment inherited from the shell is dropped: each chapter
+    tracks to its own workspace.
     """
     import matplotlib
     import numpy as np
@@ -68,6 +73,8 @@ def setup_notebook(seed: int = 0) -> None:
 
     disable_telemetry()
     os.environ.update(QUIET_LOGS)
+    for name in INHERITED_MLFLOW:
+        os.environ.pop(name, None)
     random.seed(seed)
     np.random.seed(seed)
     for name in NOISY_LOGGERS:

@@ -153,3 +153,11 @@ def test_importing_the_companion_changes_nothing(tmp_path):
         [sys.executable, "-c", code], cwd=tmp_path, env=env, capture_output=True, text=True, check=True
     )
     assert out.stdout.strip() == "[]"
+
+
+def test_setup_notebook_drops_inherited_mlflow_targets(monkeypatch):
+    monkeypatch.setenv("MLFLOW_EXPERIMENT_ID", "4")
+    monkeypatch.setenv("MLFLOW_TRACKING_URI", "http://example.invalid")
+    workspace.setup_notebook()
+    assert "MLFLOW_EXPERIMENT_ID" not in os.environ and "MLFLOW_TRACKING_URI" not in os.environ
+    assert os.environ["MLFLOW_LOGGING_LEVEL"] == "WARNING"
