@@ -33,7 +33,8 @@ render:
 	else echo "Quarto is not installed: the notebooks are executed, the HTML book is not rendered."; \
 	     echo "Install Quarto (https://quarto.org/docs/get-started/) and run 'quarto render'."; fi
 
-test: setup  ## unit tests, book structure checks, and nbval (strict) over every chapter
+test: setup  ## lint, unit tests and doctests, book structure checks, nbval (strict) over every chapter
+	$(BIN)/ruff check --quiet companion tests benchmarks
 	$(BIN)/python -m pytest tests companion notebooks --doctest-modules $(NBVAL)
 
 unit: setup  ## unit and structure tests only (no notebooks)

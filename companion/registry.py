@@ -202,7 +202,7 @@ _QUIET_SAVED_LEVEL = logging.NOTSET
 
 
 @contextlib.contextmanager
-def quiet_mlflow() -> Iterator[None]:
+def _quiet_mlflow_logs() -> Iterator[None]:
     """Keep MLflow's INFO and WARNING log lines off stderr while inside; restore after.
 
     MLflow resets its logger to INFO when it is imported, and then reports every table it
@@ -230,7 +230,7 @@ def quiet_mlflow() -> Iterator[None]:
 def _quietly(function: Callable[..., Any]) -> Callable[..., Any]:
     @functools.wraps(function)
     def wrapper(*args: Any, **kwargs: Any) -> Any:
-        with quiet_mlflow():
+        with _quiet_mlflow_logs():
             return function(*args, **kwargs)
 
     return wrapper
