@@ -139,6 +139,8 @@ def execute(
                 progress_bar=False,
                 log_output=False,
                 request_save_on_cell_execute=False,
+                # The kernel's own start-up notices are noise next to the chapter timings.
+                extra_arguments=["--IPKernelApp.log_level=ERROR"],
             )
         except papermill.PapermillExecutionError as exc:
             raise NotebookExecutionError(
