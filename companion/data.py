@@ -263,10 +263,10 @@ def generate(config: SimulationConfig | None = None, **overrides: Any) -> ChurnD
         _simulate_block(config, grid, block, first, min(first + BLOCK_SIZE, config.n_customers))
         for block, first in enumerate(range(0, config.n_customers, BLOCK_SIZE))
     ]
-    customers = pd.concat([p["customers"] for p in parts], ignore_index=True)
-    labels = _concat_sorted([p["labels"] for p in parts], ["snapshot_timestamp", "customer_id"])
-    truth = _concat_sorted([p["truth"] for p in parts], ["snapshot_timestamp", "customer_id"])
-    activity = _concat_sorted([p["activity"] for p in parts], ["event_timestamp", "customer_id"])
+    customers = pd.concat([p.pop("customers") for p in parts], ignore_index=True)
+    labels = _interleave([p.pop("labels") for p in parts], len(grid.snapshots))
+    truth = _interleave([p.pop("truth") for p in parts], len(grid.snapshots))
+    activity = _interleave([p.pop("activity") for p in parts], len(grid.week_end))
     return ChurnDataset(
         config=config,
         customers=customers,
@@ -309,7 +309,7 @@ def _days(n: np.ndarray | int) -> np.ndarray:
 
 def _simulate_block(
     config: SimulationConfig, grid: _TimeGrid, block: int, first: int, stop: int
-) -> dict[str, pd.DataFrame]:
+) -> dict[str, Any]:
     rng = np.random.default_rng([config.seed, block])
     n = stop - first
     n_weeks = len(grid.week_end)
@@ -389,7 +389,7 @@ def _simulate_block(
     churned = np.zeros(n, dtype=bool)
     churn_date = np.full(n, grid.end + np.timedelta64(3650, "D"), dtype="datetime64[ns]")
     decision = np.full(n, np.datetime64("NaT"), dtype="datetime64[ns]")
-    label_frames, truth_frames = [], []
+    snapshot_rows, label_values, truth_values = [], [], []
     for m, snap in enumerate(grid.snapshots):
         active = (signup < snap) & ~churned
         recent = (grid.week_end > snap - np.timedelta64(28, "D")) & (grid.week_end <= snap)
@@ -419,25 +419,9 @@ def _simulate_block(
         decision = np.where(leaves, snap, decision)
         churned |= leaves
         ids = np.flatnonzero(active)
-        snap_col = np.full(ids.size, snap)
-        label_frames.append(
-            pd.DataFrame(
-                {
-                    "customer_id": (first + ids + 1).astype("int64"),
-                    "snapshot_timestamp": snap_col,
-                    "churned_30d": leaves[ids].astype("int8"),
-                }
-            )
-        )
-        truth_frames.append(
-            pd.DataFrame(
-                {
-                    "customer_id": (first + ids + 1).astype("int64"),
-                    "snapshot_timestamp": snap_col,
-                    "churn_probability": np.round(probability[ids], 6),
-                }
-            )
-        )
+        snapshot_rows.append((np.full(ids.size, m, dtype="int16"), ids))
+        label_values.append(leaves[ids].astype("int8"))
+        truth_values.append(np.round(probability[ids], 6))
 
     # --- activity rows: weeks between sign-up and cancellation -----------------------------
     alive = (signup[:, None] < grid.week_end[None, :]) & (
@@ -468,18 +452,24 @@ def _simulate_block(
         missing_rate = np.where(incident, 0.08, missing_rate)
     minutes = np.where(rng.random(week_idx.size) < missing_rate, np.nan, minutes)
 
-    activity = pd.DataFrame(
-        {
-            "customer_id": (first + cust_idx + 1).astype("int64"),
-            "event_timestamp": event_ts,
-            "created_timestamp": created_ts.astype("datetime64[ns]"),
-            "sessions": s.astype("int16"),
-            "minutes_watched": minutes,
-            "days_active": days,
-            "support_tickets": support_tickets.ravel().take(flat),
-            "payment_failures": payment_failures.ravel().take(flat),
-        }
-    )
+    activity = {
+        "_time": week_idx.astype("int16"),
+        "customer_id": (first + cust_idx + 1).astype("int64"),
+        "event_timestamp": event_ts,
+        "created_timestamp": created_ts.astype("datetime64[ns]"),
+        "sessions": s.astype("int16"),
+        "minutes_watched": minutes,
+        "days_active": days,
+        "support_tickets": support_tickets.ravel().take(flat),
+        "payment_failures": payment_failures.ravel().take(flat),
+    }
+    snap_code = np.concatenate([code for code, _ in snapshot_rows])
+    ids = np.concatenate([ids for _, ids in snapshot_rows])
+    keys = {
+        "_time": snap_code,
+        "customer_id": (first + ids + 1).astype("int64"),
+        "snapshot_timestamp": grid.snapshots[snap_code],
+    }
     customers = pd.DataFrame(
         {
             "customer_id": np.arange(first + 1, stop + 1, dtype="int64"),
@@ -494,24 +484,39 @@ def _simulate_block(
     return {
         "customers": customers,
         "activity": activity,
-        "labels": pd.concat(label_frames, ignore_index=True),
-        "truth": pd.concat(truth_frames, ignore_index=True),
+        "labels": {**keys, "churned_30d": np.concatenate(label_values)},
+        "truth": {**keys, "churn_probability": np.concatenate(truth_values)},
     }
 
 
-def _concat_sorted(frames: list[pd.DataFrame], keys: list[str]) -> pd.DataFrame:
-    """Concatenate per-block frames, each sorted by ``keys``, into one frame sorted by them.
+def _interleave(parts: list[dict[str, np.ndarray]], n_times: int) -> pd.DataFrame:
+    """Build one frame sorted by time, then customer, from per-block columns.
 
-    Blocks hold consecutive customer ids, so a stable sort on the time key alone keeps
-    customers in order within each time.
+    Each block's rows are sorted by their time code (``_time``: week or snapshot index) and
+    blocks hold consecutive customer ids, so every row's place in the result is known from
+    counts alone: rows of earlier times first, then, within a time, earlier blocks. Each block
+    is written straight into its place and released, so memory holds the result plus what is
+    left of the blocks, never a concatenated copy and a sorted copy at once.
     """
-    if len(frames) == 1:
-        return frames[0]
-    frame = pd.concat(frames, ignore_index=True)
-    times = np.unique(np.concatenate([f[keys[0]].unique() for f in frames]))
-    codes = np.searchsorted(times, frame[keys[0]].to_numpy()).astype("int16")
-    order = np.argsort(codes, kind="stable")  # a radix sort for 16-bit keys
-    return frame.take(order).reset_index(drop=True)
+    if len(parts) == 1:
+        part = {name: values for name, values in parts[0].items() if name != "_time"}
+        return pd.DataFrame(part, copy=True)  # labels and truth share key arrays: copy them
+    counts = np.stack([np.bincount(p["_time"], minlength=n_times) for p in parts])
+    time_start = np.concatenate([[0], np.cumsum(counts.sum(axis=0))[:-1]])
+    block_start = time_start[None, :] + np.cumsum(counts, axis=0) - counts
+    total = int(counts.sum())
+    columns = {
+        name: np.empty(total, dtype=values.dtype)
+        for name, values in parts[0].items()
+        if name != "_time"
+    }
+    for b, part in enumerate(parts):
+        codes = part.pop("_time")
+        first_of_time = np.concatenate([[0], np.cumsum(counts[b])[:-1]])
+        destination = block_start[b][codes] + (np.arange(codes.size) - first_of_time[codes])
+        for name, column in columns.items():
+            column[destination] = part.pop(name)
+    return pd.DataFrame(columns, copy=False)
 
 
 def _onsets_table(config: SimulationConfig) -> pd.DataFrame:

@@ -322,3 +322,21 @@ def test_dvc_lock_records_the_params_file():
     params = yaml.safe_load((ROOT / "data" / "params.yaml").read_text())
     assert lock["stages"]["generate"]["params"]["params.yaml"]["simulation"] == params["simulation"]
     assert os.path.exists(ROOT / "data" / "dvc.yaml")
+
+
+@pytest.mark.parametrize("block_size", [150, 100_000])
+def test_tables_do_not_share_memory(monkeypatch, block_size):
+    monkeypatch.setattr(data, "BLOCK_SIZE", block_size)
+    ds = generate(n_customers=400, months=3, scenarios=())
+    before = ds.truth["customer_id"].copy()
+    ds.labels.loc[:, "customer_id"] = -1
+    pd.testing.assert_series_equal(ds.truth["customer_id"], before)
+
+
+def test_block_assembly_matches_a_plain_sort(monkeypatch):
+    """Interleaving blocks by counts gives exactly a stable sort by time then customer."""
+    monkeypatch.setattr(data, "BLOCK_SIZE", 97)
+    ds = generate(n_customers=500, months=3, scenarios=())
+    for frame, time_key in ((ds.activity, "event_timestamp"), (ds.labels, "snapshot_timestamp")):
+        resorted = frame.sort_values([time_key, "customer_id"], kind="stable").reset_index(drop=True)
+        pd.testing.assert_frame_equal(frame, resorted)
