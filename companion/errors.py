@@ -33,6 +33,14 @@ class NotebookExecutionError(CompanionError, RuntimeError):
     """A chapter notebook failed while it was executed."""
 
 
+class PromotionRefusedError(CompanionError, RuntimeError):
+    """A move of a model alias was refused: a failed gate, or a version not in ``staging``."""
+
+
+class RowsDroppedError(CompanionError, RuntimeError):
+    """A feature store returned fewer rows than it was asked for (past-TTL rows were dropped)."""
+
+
 def check_int(name: str, value: Any, *, minimum: int | None = None) -> int:
     """Return ``value`` if it is an int (not a bool) of at least ``minimum``.
 

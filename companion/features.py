@@ -44,7 +44,12 @@ from sklearn.metrics import average_precision_score, roc_auc_score
 from sklearn.pipeline import Pipeline
 
 from companion.data import ChurnDataset
-from companion.errors import CompanionError, InvalidParameterError, UnknownNameError, check_choice
+from companion.errors import (
+    InvalidParameterError,
+    RowsDroppedError,
+    UnknownNameError,
+    check_choice,
+)
 from companion.training import CATEGORICAL_FEATURES, TARGET, make_model
 
 if TYPE_CHECKING:
@@ -110,10 +115,6 @@ _SUMMED = {
     "support_tickets": "support_tickets",
     "payment_failures": "payment_failures",
 }
-
-
-class RowsDroppedError(CompanionError):
-    """A point-in-time join returned fewer rows than it was given entity rows."""
 
 
 # --------------------------------------------------------------------------- feature tables

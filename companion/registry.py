@@ -48,8 +48,8 @@ import pandas as pd
 
 from companion.data import ChurnDataset, content_hash
 from companion.errors import (
-    CompanionError,
     InvalidParameterError,
+    PromotionRefusedError,
     UnknownNameError,
     WorkspaceError,
     check_choice,
@@ -82,10 +82,6 @@ EXPERIMENT = "model-registry"
 
 AUDIT_ACTIONS = ("stage", "refuse", "promote", "rollback")
 LOCK_TIMEOUT_SECONDS = 60.0
-
-
-class PromotionRefusedError(CompanionError, RuntimeError):
-    """A move of an alias was refused: a failed gate, or a version not in ``staging``."""
 
 
 # --------------------------------------------------------------------------- policy
