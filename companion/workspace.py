@@ -295,14 +295,10 @@ def build_experiment_store(workspace: Workspace) -> str:
 
 def ensure_experiment(workspace: Workspace, name: str) -> str:
     """Return the id of MLflow experiment ``name``, creating it with artifacts in the workspace."""
-    from mlflow.tracking import MlflowClient
+    from companion.tracking import ensure_experiment_at
 
-    client = MlflowClient(workspace.require("mlflow"))
-    experiment = client.get_experiment_by_name(name)
-    if experiment is not None:
-        return experiment.experiment_id
-    location = (workspace.artifact_root / name.replace(" ", "-")).as_uri()
-    return client.create_experiment(name, artifact_location=location)
+    location = (workspace.artifact_root / str(name).replace(" ", "-")).as_uri()
+    return ensure_experiment_at(workspace.require("mlflow"), name, artifact_location=location)
 
 
 register_prerequisite(
