@@ -44,6 +44,7 @@ import pandas as pd
 
 from companion.errors import InvalidParameterError, WorkspaceError, check_choice, check_int
 from companion.training import FEATURES, MODEL_KINDS, TARGET, evaluate, train
+from companion.workspace import QUIET_LOGS
 
 if TYPE_CHECKING:  # pragma: no cover - imports for type hints only
     import mlflow.models.model
@@ -171,8 +172,7 @@ def _check_feature_frame(frame: Any) -> None:
 # --------------------------------------------------------------------------- quiet logging
 
 QUIET_MLFLOW = {
-    "MLFLOW_LOGGING_LEVEL": "ERROR",
-    "MLFLOW_SUPPRESS_PRINTING_URL_TO_STDOUT": "true",
+    **QUIET_LOGS,
     "MLFLOW_DISABLE_TELEMETRY": "true",
     "MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR": "false",
 }
@@ -181,6 +181,9 @@ QUIET_MLFLOW = {
 
 def quiet_mlflow() -> dict[str, str]:
     """Stop MLflow printing "View run" links, progress bars and INFO logs in this process.
+
+    Chapters get this from :func:`companion.workspace.setup_notebook`; this is for scripts
+    and projects that import the companion without it.
 
     MLflow re-applies its own log level when it is imported, so this sets the environment it
     reads and lowers the level of its loggers that already exist. Returns what was set.

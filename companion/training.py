@@ -17,7 +17,6 @@ from __future__ import annotations
 from collections.abc import Iterable, Sequence
 from typing import Any
 
-import numpy as np
 import pandas as pd
 from sklearn.compose import ColumnTransformer
 from sklearn.ensemble import HistGradientBoostingClassifier
@@ -142,9 +141,8 @@ def train(frame: pd.DataFrame, kind: str = "gbm", seed: int = 0, **params: Any) 
 def evaluate(model: Any, frame: pd.DataFrame) -> dict[str, float]:
     """Score a fitted model on ``frame``: ROC AUC, average precision, Brier score, base rate.
 
-    Example:
-        >>> round(evaluate(_Constant(0.5), _tiny_frame())["roc_auc"], 2)
-        0.5
+    ``model`` is anything with scikit-learn's ``predict_proba``; ``frame`` comes from
+    :func:`snapshot_features` and must hold both churners and stayers.
     """
     _check_frame(frame)
     if frame[TARGET].nunique() < 2:
@@ -195,20 +193,3 @@ def _check_frame(frame: pd.DataFrame) -> None:
         )
     if frame.empty:
         raise InvalidParameterError("frame has no rows")
-
-
-class _Constant:
-    """A model that scores every row the same (used in the doctest of :func:`evaluate`)."""
-
-    def __init__(self, value: float) -> None:
-        self.value = value
-
-    def predict_proba(self, features: pd.DataFrame) -> np.ndarray:
-        return np.column_stack(
-            [1 - np.full(len(features), self.value), np.full(len(features), self.value)]
-        )
-
-
-def _tiny_frame() -> pd.DataFrame:
-    row = {name: 0.0 for name in NUMERIC_FEATURES} | {name: "x" for name in CATEGORICAL_FEATURES}
-    return pd.DataFrame([row | {TARGET: 0}, row | {TARGET: 1}])

@@ -44,8 +44,9 @@ TELEMETRY_OFF = {
 
 NOISY_LOGGERS = ("mlflow", "alembic", "feast", "dvc", "evidently", "urllib3", "py4j", "kfp")
 
-QUIET_LOGS = {"MLFLOW_LOGGING_LEVEL": "WARNING"}
-"""MLflow sets its loggers' level from this variable when it is imported, after our set-up."""
+QUIET_LOGS = {"MLFLOW_LOGGING_LEVEL": "ERROR", "MLFLOW_SUPPRESS_PRINTING_URL_TO_STDOUT": "true"}
+"""MLflow reads these when it is imported (after our set-up) and when a run ends: no INFO
+logs, no "View run" links in a chapter's output."""
 
 INHERITED_MLFLOW = ("MLFLOW_TRACKING_URI", "MLFLOW_EXPERIMENT_ID", "MLFLOW_EXPERIMENT_NAME")
 """Variables a chapter must not inherit: it tracks to its own workspace's store."""

@@ -160,4 +160,5 @@ def test_setup_notebook_drops_inherited_mlflow_targets(monkeypatch):
     monkeypatch.setenv("MLFLOW_TRACKING_URI", "http://example.invalid")
     workspace.setup_notebook()
     assert "MLFLOW_EXPERIMENT_ID" not in os.environ and "MLFLOW_TRACKING_URI" not in os.environ
-    assert os.environ["MLFLOW_LOGGING_LEVEL"] == "WARNING"
+    assert os.environ["MLFLOW_LOGGING_LEVEL"] == "ERROR"
+    assert os.environ["MLFLOW_SUPPRESS_PRINTING_URL_TO_STDOUT"] == "true"
