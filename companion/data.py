@@ -13,7 +13,7 @@ of customers with their own random streams), seeded, and byte-for-byte determini
 Example:
     >>> ds = generate(SimulationConfig(n_customers=200, months=3, scenarios=()))
     >>> sorted(ds.tables())
-    ['activity', 'customers', 'labels']
+    ['activity', 'customers', 'labels', 'prices']
 """
 
 from __future__ import annotations
@@ -39,6 +39,8 @@ SCENARIOS: tuple[str, ...] = ("covariate", "concept", "quality")
 
 PLANS = ("basic", "standard", "premium")
 PLAN_FEES = (7.99, 12.99, 17.99)
+RAISED_FEES = (7.99, 14.99, 21.99)
+"""Plan prices from the concept-drift onset on: the price rise of standard and premium."""
 REGIONS = ("north", "south", "east", "west")
 CHANNELS = ("organic", "search", "social", "referral", "partner_bundle")
 AGE_BANDS = ("18-24", "25-34", "35-44", "45-54", "55+")
@@ -58,8 +60,9 @@ _SCENARIO_DESCRIPTIONS = {
     ),
     "concept": (
         "churned_30d",
-        "A price rise on the standard and premium plans: customers aged 45+ on those plans, "
-        "loyal until then, start to churn. The inputs look the same; who churns changes.",
+        "A price rise on the standard (12.99 -> 14.99) and premium (17.99 -> 21.99) plans: "
+        "customers aged 45+ on those plans, loyal until then, start to churn. monthly_fee "
+        "rises for everyone on those plans; who churns changes far more than the inputs.",
     ),
     "quality": (
         "minutes_watched",
@@ -85,7 +88,7 @@ class SimulationConfig:
         quality_onset: snapshot index where the data-quality incident starts.
     """
 
-    n_customers: int = 5000
+    n_customers: int = 20_000
     start: str = "2025-01-01"
     months: int = 12
     seed: int = 42
@@ -206,13 +209,15 @@ class ChurnDataset:
     Attributes:
         config: the parameters that produced it.
         customers: one row per customer: ``customer_id, signup_date, plan, region,
-            acquisition_channel, age_band, monthly_fee``.
+            acquisition_channel, age_band, monthly_fee`` (the plan's price at sign-up).
         activity: one row per customer per week while subscribed: ``customer_id,
             event_timestamp`` (end of the week), ``created_timestamp`` (when the row reached
             the warehouse), ``sessions, minutes_watched, days_active, support_tickets,
             payment_failures``.
         labels: one row per active customer per monthly snapshot: ``customer_id,
             snapshot_timestamp, churned_30d`` (cancels within 30 days after the snapshot).
+        prices: the price list: ``plan, effective_from, monthly_fee``, one row per plan and
+            price change (the price rise of the concept scenario adds two rows).
         truth: never a model input: ``customer_id, snapshot_timestamp, churn_probability``.
         onsets: never a model input: ``scenario, onset, affects, description``.
     """
@@ -221,12 +226,18 @@ class ChurnDataset:
     customers: pd.DataFrame
     activity: pd.DataFrame
     labels: pd.DataFrame
+    prices: pd.DataFrame
     truth: pd.DataFrame
     onsets: pd.DataFrame
 
     def tables(self) -> dict[str, pd.DataFrame]:
         """Return the tables a model may read, by name (the truth is left out on purpose)."""
-        return {"customers": self.customers, "activity": self.activity, "labels": self.labels}
+        return {
+            "customers": self.customers,
+            "activity": self.activity,
+            "labels": self.labels,
+            "prices": self.prices,
+        }
 
     def all_tables(self) -> dict[str, pd.DataFrame]:
         """Return every table, the truth included, by name."""
@@ -272,9 +283,43 @@ def generate(config: SimulationConfig | None = None, **overrides: Any) -> ChurnD
         customers=customers,
         activity=activity,
         labels=labels,
+        prices=_prices_table(config, grid),
         truth=truth,
         onsets=_onsets_table(config),
     )
+
+
+def monthly_fee_at(
+    prices: pd.DataFrame, plans: pd.Series | np.ndarray, when: pd.Series | np.ndarray
+) -> np.ndarray:
+    """Return the fee in force for each ``(plan, timestamp)`` pair, from the price list.
+
+    Example:
+        >>> ds = generate(n_customers=50, months=10, scenarios=("concept",))
+        >>> monthly_fee_at(ds.prices, ["premium", "premium"], ["2025-08-01", "2025-09-01"])
+        array([17.99, 21.99])
+    """
+    plans = pd.Series(np.asarray(plans, dtype=object)).astype(str)
+    when = pd.to_datetime(pd.Series(np.asarray(when))).astype("datetime64[ns]")
+    unknown = sorted(set(plans) - set(prices["plan"].astype(str)))
+    if unknown:
+        raise InvalidParameterError(f"unknown plan(s) {unknown}; accepted: {list(PLANS)}")
+    if when.isna().any():
+        raise InvalidParameterError("timestamps must not be missing")
+    fees = np.full(len(plans), np.nan)
+    for plan, rows in prices.groupby(prices["plan"].astype(str), observed=True):
+        rows = rows.sort_values("effective_from")
+        mask = (plans == plan).to_numpy()
+        position = np.searchsorted(
+            rows["effective_from"].to_numpy(), when[mask].to_numpy(), side="right"
+        )
+        if (position == 0).any():
+            raise InvalidParameterError(
+                f"a timestamp precedes the first price of plan {plan!r} "
+                f"({rows['effective_from'].iloc[0].date()})"
+            )
+        fees[mask] = rows["monthly_fee"].to_numpy()[position - 1]
+    return fees
 
 
 # --------------------------------------------------------------------------- simulation
@@ -354,6 +399,9 @@ def _simulate_block(
     plan = np.where(partner, plan_partner, plan_base)
     region = rng.choice(4, size=n, p=[0.3, 0.25, 0.25, 0.2])
     fee = np.asarray(PLAN_FEES)[plan]
+    if "concept" in config.scenarios:
+        raised = signup >= grid.snapshots[config.concept_onset]
+        fee = np.where(raised, np.asarray(RAISED_FEES)[plan], fee)
 
     # --- latent engagement: a customer level plus a weekly AR(1) wander --------------------
     age_effect = np.array([0.3, 0.2, 0.0, -0.2, -0.4])[age]
@@ -394,11 +442,16 @@ def _simulate_block(
         active = (signup < snap) & ~churned
         recent = (grid.week_end > snap - np.timedelta64(28, "D")) & (grid.week_end <= snap)
         alive_recent = signup[:, None] < grid.week_end[recent][None, :]
-        minutes_4w = (minutes_true[:, recent] * alive_recent).sum(axis=1)
-        tickets_4w = (support_tickets[:, recent] * alive_recent).sum(axis=1)
-        failures_4w = (payment_failures[:, recent] * alive_recent).sum(axis=1)
+        # Rates over the weeks the customer was subscribed, scaled to four weeks, so that a
+        # customer who joined days ago is not mistaken for one who stopped watching. With no
+        # full week yet, the risk is that of an average week (z = 0, no tickets, no failures).
+        weeks_alive = alive_recent.sum(axis=1)
+        scale = np.where(weeks_alive > 0, recent.sum() / np.maximum(weeks_alive, 1), 0.0)
+        minutes_4w = (minutes_true[:, recent] * alive_recent).sum(axis=1) * scale
+        tickets_4w = (support_tickets[:, recent] * alive_recent).sum(axis=1) * scale
+        failures_4w = (payment_failures[:, recent] * alive_recent).sum(axis=1) * scale
         tenure_months = (snap - signup) / np.timedelta64(30, "D")
-        z_minutes = (np.log1p(minutes_4w) - 5.7) / 0.8
+        z_minutes = np.where(weeks_alive > 0, (np.log1p(minutes_4w) - 5.7) / 0.8, 0.0)
         logit = (
             -4.45
             - 0.85 * z_minutes
@@ -519,6 +572,23 @@ def _interleave(parts: list[dict[str, np.ndarray]], n_times: int) -> pd.DataFram
     return pd.DataFrame(columns, copy=False)
 
 
+def _prices_table(config: SimulationConfig, grid: _TimeGrid) -> pd.DataFrame:
+    """The price list: every plan's price from before the first sign-up, then any rise."""
+    first = pd.Timestamp(grid.first_week_start) - pd.Timedelta(days=3 * 365)
+    rows = [(plan, first, fee) for plan, fee in zip(PLANS, PLAN_FEES, strict=True)]
+    if "concept" in config.scenarios:
+        onset = config.onset("concept")
+        rows += [
+            (plan, onset, new)
+            for plan, old, new in zip(PLANS, PLAN_FEES, RAISED_FEES, strict=True)
+            if new != old
+        ]
+    frame = pd.DataFrame(rows, columns=["plan", "effective_from", "monthly_fee"])
+    frame["plan"] = pd.Categorical(frame["plan"], categories=PLANS)
+    frame["effective_from"] = pd.to_datetime(frame["effective_from"]).astype("datetime64[ns]")
+    return frame
+
+
 def _onsets_table(config: SimulationConfig) -> pd.DataFrame:
     rows = []
     for scenario in config.scenarios:
@@ -560,6 +630,7 @@ TABLE_FILES = {
     "customers": "customers.parquet",
     "activity": "activity.parquet",
     "labels": "labels.parquet",
+    "prices": "prices.parquet",
     "truth": "truth.parquet",
     "onsets": "onsets.parquet",
 }

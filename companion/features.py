@@ -150,10 +150,15 @@ def activity_feature_table(dataset: ChurnDataset) -> pd.DataFrame:
 
 
 def profile_feature_table(dataset: ChurnDataset) -> pd.DataFrame:
-    """Return the customers' profile as a feature table stamped at each sign-up date."""
+    """Return the customers' profile as a feature table: a row at sign-up, one per price change.
+
+    The first row of a customer is stamped at the sign-up date with the plan's price then; each
+    later change in the price list (the price rise of the concept scenario) adds a row stamped
+    at its effective date, so a point-in-time join reads the fee in force at the label time.
+    """
     _check_dataset(dataset)
     customers = dataset.customers
-    table = pd.DataFrame(
+    base = pd.DataFrame(
         {
             ENTITY_KEY: customers[ENTITY_KEY].astype("int64"),
             EVENT_TIMESTAMP: customers["signup_date"],
@@ -161,8 +166,18 @@ def profile_feature_table(dataset: ChurnDataset) -> pd.DataFrame:
         }
     )
     for column in CATEGORICAL_FEATURES:
-        table[column] = customers[column].astype(str)
-    return table
+        base[column] = customers[column].astype(str)
+    frames = [base]
+    for change in dataset.prices.sort_values("effective_from").itertuples(index=False):
+        hit = (base["plan"] == str(change.plan)) & (base[EVENT_TIMESTAMP] < change.effective_from)
+        if hit.any():
+            rows = base[hit].copy()
+            rows[EVENT_TIMESTAMP] = change.effective_from
+            rows["monthly_fee"] = float(change.monthly_fee)
+            frames.append(rows)
+    table = pd.concat(frames, ignore_index=True)
+    table = table.sort_values([EVENT_TIMESTAMP, ENTITY_KEY], kind="mergesort")
+    return table.reset_index(drop=True)
 
 
 # --------------------------------------------------------------------------- joins in pandas
@@ -362,7 +377,7 @@ def feature_definitions(repo: FeatureRepo | str | os.PathLike[str]) -> dict[str,
         name=PROFILE_VIEW, entities=[customer], ttl=timedelta(0), source=profile, online=True,
         schema=[Field(name="monthly_fee", dtype=Float64)]
         + [Field(name=c, dtype=String) for c in CATEGORICAL_FEATURES],
-        description="Plan, fee and profile at sign-up; never expires.",
+        description="Plan, fee and profile; a row at sign-up and at each price change.",
     )
     objects[PROFILE_VIEW] = profile_view
     for version, spec in FEATURE_VERSIONS.items():

@@ -26,7 +26,7 @@ from sklearn.metrics import average_precision_score, brier_score_loss, roc_auc_s
 from sklearn.pipeline import Pipeline
 from sklearn.preprocessing import OneHotEncoder, StandardScaler
 
-from companion.data import ChurnDataset
+from companion.data import ChurnDataset, monthly_fee_at
 from companion.errors import InvalidParameterError, check_choice, check_int
 
 WINDOW_WEEKS = 4
@@ -54,7 +54,8 @@ def snapshot_features(
 
     Activity counts if its ``event_timestamp`` lies in ``(snapshot - window, snapshot]``:
     nothing after the snapshot is ever used. Customers with no activity in the window get
-    zeros and ``weeks_seen_4w == 0``.
+    zeros and ``weeks_seen_4w == 0``. ``monthly_fee`` is the plan's price in force at the
+    snapshot (from ``dataset.prices``).
 
     Args:
         dataset: the simulated dataset.
@@ -86,6 +87,10 @@ def snapshot_features(
     for column in ACTIVITY_AGGREGATES:
         frame[column] = frame[column].fillna(0).astype("float64")
     frame = frame.merge(dataset.customers, on="customer_id", how="left")
+    # The fee in force at the snapshot, not at sign-up: a price rise reaches existing customers.
+    frame["monthly_fee"] = monthly_fee_at(
+        dataset.prices, frame["plan"], frame["snapshot_timestamp"]
+    )
     frame["tenure_days"] = (frame["snapshot_timestamp"] - frame["signup_date"]).dt.days.astype(
         "float64"
     )

@@ -60,8 +60,8 @@ RAW_DIR = "data/raw"
 MANIFEST_PATH = "data/manifest.json"
 """The snapshot manifest, tracked by git beside the DVC pointer ``data/raw.dvc``."""
 PARAMS_PATH = "params.yaml"
-EXPORT_TABLES = ("customers", "activity", "labels")
-"""Tables of an export: what the warehouse knew about customers, activity and labels."""
+EXPORT_TABLES = ("customers", "activity", "labels", "prices")
+"""Tables of an export: what the warehouse knew about customers, activity, labels and prices."""
 REMOTE_NAME = "storage"
 DATA_TAG_PREFIX = "data-"
 GIT_IDENTITY = {
@@ -247,7 +247,7 @@ def tables_as_of(dataset: ChurnDataset, as_of: str | pd.Timestamp) -> dict[str, 
         >>> from companion.data import generate
         >>> ds = generate(n_customers=50, months=3, scenarios=())
         >>> {k: len(v) > 0 for k, v in tables_as_of(ds, "2025-03-01").items()}
-        {'customers': True, 'activity': True, 'labels': True}
+        {'customers': True, 'activity': True, 'labels': True, 'prices': True}
     """
     as_of = _check_as_of(dataset.config, as_of)
     labels_known = dataset.labels["snapshot_timestamp"] + pd.Timedelta(days=LABEL_WINDOW_DAYS)
@@ -255,6 +255,7 @@ def tables_as_of(dataset: ChurnDataset, as_of: str | pd.Timestamp) -> dict[str, 
         "customers": dataset.customers[dataset.customers["signup_date"] <= as_of],
         "activity": dataset.activity[dataset.activity["created_timestamp"] <= as_of],
         "labels": dataset.labels[labels_known <= as_of],
+        "prices": dataset.prices[dataset.prices["effective_from"] <= as_of],
     }
     return {name: frame.reset_index(drop=True) for name, frame in tables.items()}
 
@@ -642,7 +643,7 @@ def training_frame(
         )
     empty = pd.DataFrame()
     dataset = ChurnDataset(config, tables["customers"], tables["activity"], tables["labels"],
-                           empty, empty)
+                           tables["prices"], empty, empty)
     snapshots = sorted(pd.DatetimeIndex(tables["labels"]["snapshot_timestamp"].unique()))
     if not snapshots:
         raise InvalidParameterError("export has no labelled snapshot; take it at a later as_of")

@@ -20,7 +20,7 @@ ROOT = Path(__file__).resolve().parent.parent
 
 # The content hash of the default dataset. It changes only when the generator changes on
 # purpose; then `make data` updates data/dvc.lock and this pin is updated with it.
-DEFAULT_HASH = "c787ddf95460be7ab54379b60eef0e43f4e72c59b55347cbc90835d3fed2748f"
+DEFAULT_HASH = "a4fca24369e5221aa4cfa1b38f035d9eca62c40fa0c5cbe946356ff31812e9af"
 
 
 @pytest.fixture(scope="module")
@@ -88,7 +88,7 @@ def test_model_facing_tables_have_the_documented_columns(default):
 def test_truth_is_kept_apart_from_model_inputs(default):
     for name, table in default.tables().items():
         assert "churn_probability" not in table.columns, name
-    assert set(default.tables()) == {"customers", "activity", "labels"}
+    assert set(default.tables()) == {"customers", "activity", "labels", "prices"}
     assert list(default.truth.columns) == ["customer_id", "snapshot_timestamp", "churn_probability"]
     assert default.truth["churn_probability"].between(0, 1).all()
     # one truth row for every label row, same keys
@@ -311,7 +311,7 @@ def test_dvc_lock_hashes_are_reproduced_from_a_fresh_generation(tmp_path):
         for out in lock["stages"][stage]["outs"]:
             assert md5(tmp_path / out["path"]) == out["md5"], out["path"]
             checked += 1
-    assert checked == 10
+    assert checked == 12
     # the committed CSV sample is what the pipeline produces
     for name in ("customers", "activity", "labels"):
         assert md5(ROOT / "data" / "sample" / f"{name}.csv") == md5(tmp_path / "sample" / f"{name}.csv")

@@ -5,6 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 import pytest
+from sklearn.metrics import roc_auc_score
 
 from companion.data import generate
 from companion.errors import InvalidParameterError, UnknownNameError
@@ -21,7 +22,7 @@ from companion.training import (
 
 @pytest.fixture(scope="module")
 def dataset():
-    return generate(n_customers=1500, months=6, scenarios=())
+    return generate(n_customers=6000, months=6, scenarios=())
 
 
 @pytest.fixture(scope="module")
@@ -72,7 +73,11 @@ def test_models_learn_churn_from_the_past(frame, dataset, kind):
     train_rows, test_rows = time_split(frame, dataset.snapshots[:4], dataset.snapshots[5])
     model = train(train_rows, kind=kind, seed=0)
     scores = evaluate(model, test_rows)
-    assert scores["roc_auc"] > 0.7  # the simulation's churn depends on recent activity
+    # the simulation's churn depends on recent activity: the model ranks churners well, and
+    # not far below the true probabilities (the oracle), which no model can beat on average
+    truth = test_rows.merge(dataset.truth, on=["customer_id", "snapshot_timestamp"])
+    oracle = roc_auc_score(truth[TARGET], truth["churn_probability"])
+    assert 0.65 < scores["roc_auc"] and scores["roc_auc"] > oracle - 0.08
     assert scores["rows"] == len(test_rows)
     assert scores["churn_rate"] == pytest.approx(test_rows[TARGET].mean())
     assert 0 < scores["brier"] < scores["churn_rate"]  # better than nothing, worse than perfect

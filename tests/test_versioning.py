@@ -29,10 +29,11 @@ def _build_repo(root, dataset):
     disable_telemetry()
     repo = versioning.init_data_repo(root / "repo", root / "remote", date="2025-01-01")
     snapshots = {}
-    for month in MONTHS:
+    for first, month in enumerate(MONTHS):
         snap = versioning.snapshot_export(repo, dataset, month)
         snapshots[snap.tag] = (snap, versioning.file_sha256(repo.path / "data/raw/activity.parquet"))
-        assert versioning.push(repo) == 4  # three files and the folder's listing
+        # four files and the folder's listing; the unchanged price list is pushed only once
+        assert versioning.push(repo) == (5 if first == 0 else 4)
     return repo, snapshots
 
 
@@ -59,7 +60,8 @@ def test_export_holds_only_what_was_known_at_as_of(dataset):
     assert window_end.max() <= as_of
     assert sorted(tables["labels"]["snapshot_timestamp"].dt.strftime("%m").unique()) == ["01", "02", "03"]
     later = versioning.tables_as_of(dataset, "2025-05-01")
-    assert all(len(later[name]) > len(tables[name]) for name in tables)
+    assert all(len(later[name]) > len(tables[name]) for name in ("customers", "activity", "labels"))
+    assert len(later["prices"]) == len(tables["prices"]) == 3  # the price rise comes later
     # the earlier export is exactly the later one cut at as_of: nothing rewritten
     cut = later["activity"][later["activity"]["created_timestamp"] <= as_of].reset_index(drop=True)
     pd.testing.assert_frame_equal(cut, tables["activity"])
@@ -172,10 +174,10 @@ def test_a_tampered_file_fails_status_and_the_manifest_check(fresh):
 def test_push_then_pull_restores_data_after_cache_and_copy_are_gone(fresh):
     repo, snapshots = fresh
     assert versioning.push(repo) == 0  # each export was pushed when it was taken
-    assert len([p for p in (repo.path.parent / "remote").rglob("*") if p.is_file()]) == 8
+    assert len([p for p in (repo.path.parent / "remote").rglob("*") if p.is_file()]) == 9
     versioning.drop_local_data(repo)
     assert not (repo.path / "data/raw").exists() and not (repo.path / ".dvc/cache").exists()
-    assert versioning.pull(repo) == 4
+    assert versioning.pull(repo) == 5
     assert versioning.dvc_status(repo) == {}
     assert versioning.file_sha256(repo.path / "data/raw/activity.parquet") == snapshots["data-2025-05"][1]
     # the older revision is in the remote too

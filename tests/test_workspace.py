@@ -68,7 +68,8 @@ def test_data_prerequisite_is_built_once_and_written(tmp_path):
     assert ws.require("data") is first
     assert ws.built() == ["data"]
     assert sorted(p.name for p in ws.data_dir.iterdir()) == sorted(
-        ["customers.parquet", "activity.parquet", "labels.parquet", "truth.parquet", "onsets.parquet"]
+        ["customers.parquet", "activity.parquet", "labels.parquet", "prices.parquet", "truth.parquet",
+         "onsets.parquet"]
     )
     assert first.config == SMALL
 
