@@ -98,7 +98,7 @@ def _labels_scores(y: object, *scores: object) -> tuple[np.ndarray, list[np.ndar
     if y.ndim != 1 or y.size == 0:
         raise InvalidParameterError(f"labels must be a non-empty 1-D array, got shape {y.shape}")
     values = set(np.unique(y).tolist())
-    if not values <= {0, 1, True, False}:
+    if not values <= {0, 1}:
         raise InvalidParameterError(f"labels must be 0 or 1, got values {sorted(values)[:5]}")
     y = y.astype(int)
     if y.min() == y.max():
@@ -195,7 +195,7 @@ def bootstrap_interval(
     seed: int = 0,
     level: float = LEVEL,
 ) -> Estimate:
-    """Return ``metric(y, scores)`` (or its difference against a baseline) with a bootstrap interval.
+    """Return ``metric(y, scores)``, or its difference from a baseline, with a bootstrap interval.
 
     Rows are resampled by ``groups`` (e.g. ``customer_id``) when given, so a customer's rows
     stay together; with ``baseline_scores`` both models are scored on the same resample (a
