@@ -13,7 +13,7 @@ export DVC_NO_ANALYTICS := 1
 export FEAST_USAGE := False
 export PYDEVD_DISABLE_FILE_VALIDATION := 1
 
-.PHONY: setup run test unit notebooks data render bench lint lock clean
+.PHONY: setup run test unit notebooks data render bench robustness lint lock clean
 
 setup: $(STAMP)  ## create .venv and install the pinned stack (once)
 
@@ -49,6 +49,9 @@ data: setup  ## reproduce the sample dataset's DVC pipeline in data/
 bench: setup  ## time and measure every chapter and the dataset generator (JSON in benchmarks/results)
 	$(BIN)/python benchmarks/bench_data.py
 	$(BIN)/python benchmarks/bench_chapters.py
+
+robustness: setup  ## every chapter with seeds 1-5: how many of its end-of-chapter checks pass
+	$(BIN)/python -m companion.runner robustness --seeds 1 2 3 4 5
 
 lint: setup
 	$(BIN)/ruff check companion tests benchmarks

@@ -173,6 +173,127 @@ def run_all(
     return runs
 
 
+# --------------------------------------------------------------------------- robustness
+
+CHECK_PREFIXES = ("PASS", "FAIL")
+"""Each chapter's last section prints one line per claim, starting with PASS or FAIL."""
+
+
+@dataclass(frozen=True)
+class CheckResult:
+    """The end-of-chapter checks of one chapter run with one pair of seeds."""
+
+    chapter: str
+    seed: int
+    passed: int
+    failed: int
+    error: str | None = None
+    failures: tuple[str, ...] = ()
+
+    @property
+    def total(self) -> int:
+        return self.passed + self.failed
+
+    @property
+    def ok(self) -> bool:
+        return self.error is None and self.failed == 0 and self.passed > 0
+
+
+def read_checks(notebook: nbformat.NotebookNode) -> list[tuple[bool, str]]:
+    """Return ``(passed, claim)`` for every ``PASS ...`` / ``FAIL ...`` line a notebook printed."""
+    checks = []
+    for cell in notebook.cells:
+        if cell.cell_type != "code":
+            continue
+        for output in cell.get("outputs", []):
+            if output.get("output_type") != "stream":
+                continue
+            for line in output.get("text", "").splitlines():
+                word, _, claim = line.partition(" ")
+                if word in CHECK_PREFIXES and claim:
+                    checks.append((word == "PASS", claim.strip()))
+    return checks
+
+
+def check_chapter(
+    path: str | os.PathLike[str], seed: int, workspace_root: str | os.PathLike[str]
+) -> CheckResult:
+    """Run one chapter with ``SEED = MODEL_SEED = seed`` and count its passing checks.
+
+    The chapter runs in a scratch copy (the committed notebook is never touched) with its
+    workspace under ``workspace_root``. A chapter whose final ``assert`` fails still has its
+    PASS/FAIL lines read; any other error is reported with its cell.
+    """
+    import papermill
+
+    path = Path(path).resolve()
+    if not path.is_file():
+        raise InvalidParameterError(f"no notebook at {path}")
+    if isinstance(seed, bool) or not isinstance(seed, int) or seed < 0:
+        raise InvalidParameterError(f"seed must be an int >= 0, got {seed!r}")
+    parameters = {"SEED": seed, "MODEL_SEED": seed, "WORKSPACE_ROOT": str(workspace_root)}
+    with tempfile.TemporaryDirectory(prefix="robustness-") as scratch_dir:
+        scratch = Path(scratch_dir) / path.name
+        error = None
+        try:
+            papermill.execute_notebook(
+                str(path), str(scratch), parameters=parameters, cwd=str(path.parent),
+                kernel_name=KERNEL_NAME, progress_bar=False, log_output=False,
+                extra_arguments=["--IPKernelApp.log_level=ERROR"],
+            )
+        except papermill.PapermillExecutionError as exc:
+            if exc.ename != "AssertionError":
+                error = f"cell {exc.exec_count}: {exc.ename}: {exc.evalue}"
+        checks = read_checks(nbformat.read(scratch, as_version=4)) if scratch.exists() else []
+    failures = tuple(claim for passed, claim in checks if not passed)
+    passed = sum(1 for ok, _ in checks if ok)
+    if error is None and not checks:
+        error = "the chapter printed no PASS/FAIL check"
+    return CheckResult(path.name, seed, passed, len(failures), error, failures)
+
+
+def robustness(
+    chapters: Sequence[Path],
+    seeds: Sequence[int],
+    workspace_root: str | os.PathLike[str],
+    report: str | os.PathLike[str] | None = None,
+) -> list[CheckResult]:
+    """Run every chapter with every seed; print a table and write it as JSON to ``report``."""
+    import json
+
+    if not seeds:
+        raise InvalidParameterError("seeds must name at least one seed, got none")
+    results = []
+    for chapter in chapters:
+        for seed in seeds:
+            started = time.perf_counter()
+            result = check_chapter(chapter, seed, workspace_root)
+            results.append(result)
+            status = "ok" if result.ok else "FAILED"
+            print(f"{chapter.name:40s} seed {seed:>3}: {result.passed}/{result.total} checks pass"
+                  f"  ({time.perf_counter() - started:5.1f} s) {status}", flush=True)
+            for claim in result.failures:
+                print(f"    FAIL {claim}", flush=True)
+            if result.error:
+                print(f"    ERROR {result.error}", flush=True)
+    print("\nchapter                                   " + " ".join(f"seed {s:>3}" for s in seeds))
+    for chapter in chapters:
+        row = [r for r in results if r.chapter == chapter.name]
+        cells = " ".join(f"{f'{r.passed}/{r.total}':>8}" if r.error is None else "   error"
+                         for r in row)
+        print(f"{chapter.name:40s} {cells}")
+    if report is not None:
+        report = Path(report)
+        report.parent.mkdir(parents=True, exist_ok=True)
+        rows = [
+            {"chapter": r.chapter, "seed": r.seed, "passed": r.passed, "failed": r.failed,
+             "error": r.error, "failures": list(r.failures)}
+            for r in results
+        ]
+        report.write_text(json.dumps({"seeds": list(seeds), "results": rows}, indent=2) + "\n")
+    return results
+
+
 def _parse_parameter(text: str) -> tuple[str, Any]:
     import yaml
 
@@ -190,10 +311,23 @@ def main(argv: list[str] | None = None) -> None:
     run.add_argument("--only", default="", help="run chapters whose file name contains this")
     run.add_argument("-p", "--param", action="append", default=[], help="NAME=VALUE (YAML)")
     run.add_argument("--dir", default=str(NOTEBOOKS_DIR), help="folder of the chapters")
+    robust = sub.add_parser(
+        "robustness", help="run every chapter with other seeds and count its passing checks"
+    )
+    robust.add_argument("--only", default="", help="chapters whose file name contains this")
+    robust.add_argument("--seeds", type=int, nargs="+", default=[1, 2, 3, 4, 5])
+    robust.add_argument("--dir", default=str(NOTEBOOKS_DIR), help="folder of the chapters")
+    robust.add_argument("--workspaces", default="build/robustness", help="workspace root")
+    robust.add_argument("--report", default="benchmarks/results/robustness.json")
     args = parser.parse_args(argv)
     chapters = [c for c in list_chapters(args.dir) if args.only in c.name]
     if not chapters:
         raise SystemExit(f"no chapter in {args.dir} matches {args.only!r}")
+    if args.command == "robustness":
+        results = robustness(chapters, args.seeds, Path(args.workspaces).resolve(), args.report)
+        if not all(r.ok for r in results):
+            raise SystemExit("some chapter checks fail for some seed (table above)")
+        return
     parameters = dict(_parse_parameter(p) for p in args.param) or None
     run_all(chapters, parameters)
 

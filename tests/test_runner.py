@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import hashlib
+import json
 from pathlib import Path
 
 import nbformat
@@ -122,3 +123,58 @@ def test_chapter_1_runs_with_non_default_parameters(tmp_path):
     assert text.count("PASS ") == 6 and "FAIL" not in text
     assert (tmp_path / "build" / "01-level-0-manual" / "prod_server" / "churn_model.pkl").exists()
     assert digest(CHAPTER_1) == before  # the committed chapter is not touched
+
+
+# --------------------------------------------------------------------------- robustness
+
+
+def checks_notebook(path: Path) -> Path:
+    """A chapter whose checks depend on the seed: seed 2 makes one claim fail."""
+    nb = new_notebook(
+        cells=[
+            new_markdown_cell("# Demo {#sec-demo}"),
+            new_code_cell("WORKSPACE_ROOT = '../build'\nSEED = 42\nMODEL_SEED = 0",
+                          metadata={"tags": ["parameters"]}),
+            new_code_cell(
+                "checks = {'the seed is not 2': SEED != 2, 'the seeds agree': SEED == MODEL_SEED or SEED == 42}\n"
+                "for claim, holds in checks.items():\n"
+                "    print(('PASS' if holds else 'FAIL'), claim)\n"
+                "assert all(checks.values())"
+            ),
+        ],
+        metadata={"kernelspec": {"name": "python3", "display_name": "Python 3", "language": "python"}},
+    )
+    nbformat.write(nb, path)
+    return path
+
+
+def test_read_checks_counts_pass_and_fail_lines_only():
+    nb = new_notebook(cells=[new_code_cell("x")])
+    nb.cells[0].outputs = [nbformat.v4.new_output("stream", name="stdout",
+                                                  text="PASS one\nFAIL two\nPASSING no\nPASS\n")]
+    assert runner.read_checks(nb) == [(True, "one"), (False, "two")]
+
+
+@pytest.mark.slow
+def test_robustness_reads_the_checks_of_each_seed_and_leaves_the_chapter_untouched(tmp_path):
+    chapter = checks_notebook(tmp_path / "01-demo.ipynb")
+    before = digest(chapter)
+    results = runner.robustness([chapter], [1, 2], tmp_path / "ws", tmp_path / "report.json")
+    assert [(r.seed, r.passed, r.failed, r.ok) for r in results] == [(1, 2, 0, True), (2, 1, 1, False)]
+    assert results[1].failures == ("the seed is not 2",)
+    assert digest(chapter) == before
+    report = json.loads((tmp_path / "report.json").read_text())
+    assert report["seeds"] == [1, 2] and report["results"][1]["failed"] == 1
+
+
+@pytest.mark.slow
+def test_a_chapter_that_errors_or_prints_no_check_is_not_ok(tmp_path):
+    chapter = small_notebook(tmp_path / "01-demo.ipynb", "raise RuntimeError('broken')")
+    result = runner.check_chapter(chapter, 1, tmp_path / "ws")
+    assert not result.ok and "RuntimeError: broken" in result.error
+    quiet = small_notebook(tmp_path / "02-demo.ipynb", "print('hello')")
+    assert runner.check_chapter(quiet, 1, tmp_path / "ws").error == "the chapter printed no PASS/FAIL check"
+    with pytest.raises(InvalidParameterError, match="seed must be an int >= 0, got -1"):
+        runner.check_chapter(quiet, -1, tmp_path / "ws")
+    with pytest.raises(InvalidParameterError, match="seeds must name at least one seed"):
+        runner.robustness([quiet], [], tmp_path / "ws")
