@@ -340,3 +340,49 @@ def test_block_assembly_matches_a_plain_sort(monkeypatch):
     for frame, time_key in ((ds.activity, "event_timestamp"), (ds.labels, "snapshot_timestamp")):
         resorted = frame.sort_values([time_key, "customer_id"], kind="stable").reset_index(drop=True)
         pd.testing.assert_frame_equal(frame, resorted)
+
+
+# --------------------------------------------------------------------------- known artefacts
+
+
+def test_new_customers_are_not_a_shortcut_to_the_label(default, features):
+    # Customers seen for part of the window churn more (they are new), but nowhere near always:
+    # an earlier generator let customers who joined days before a snapshot churn at ~95%.
+    rows = features.merge(default.truth, on=["customer_id", "snapshot_timestamp"])
+    by_weeks = rows.groupby("weeks_seen_4w").agg(rate=("churned_30d", "mean"),
+                                                 truth=("churn_probability", "mean"))
+    assert by_weeks["rate"].max() < 0.3, by_weeks
+    assert np.allclose(by_weeks["rate"], by_weeks["truth"], atol=0.03)
+    first_week = rows[rows["tenure_days"] < 7]
+    assert first_week["churned_30d"].mean() < 0.25
+    assert first_week["churned_30d"].sum() / rows["churned_30d"].sum() < 0.05
+
+
+def test_the_price_rise_raises_monthly_fee_for_the_plans_it_hits(default, features):
+    onset = default.config.onset("concept")
+    prices = default.prices.set_index(["plan", "effective_from"])["monthly_fee"]
+    assert prices[("standard", onset)] == 14.99 and prices[("premium", onset)] == 21.99
+    assert "basic" not in default.prices.loc[default.prices["effective_from"] == onset, "plan"].tolist()
+    fee = features.groupby([features["snapshot_timestamp"] >= onset, "plan"], observed=True)[
+        "monthly_fee"].agg(["min", "max"])
+    assert fee.loc[(False, "standard")].tolist() == [12.99, 12.99]
+    assert fee.loc[(True, "standard")].tolist() == [14.99, 14.99]
+    assert fee.loc[(True, "premium")].tolist() == [21.99, 21.99]
+    assert fee.loc[(True, "basic")].tolist() == [7.99, 7.99]
+    # customers who sign up after the rise pay the new price from the start
+    late = default.customers[default.customers["signup_date"] >= onset]
+    assert set(late.loc[late["plan"] == "premium", "monthly_fee"]) == {21.99}
+    # without the concept scenario nothing rises
+    assert len(generate(n_customers=50, months=3, scenarios=()).prices) == 3
+
+
+def test_monthly_fee_at_reads_the_price_list_and_names_bad_input(default):
+    fees = data.monthly_fee_at(default.prices, ["basic", "premium", "premium"],
+                               ["2025-01-01", "2025-08-31", "2025-09-01"])
+    assert fees.tolist() == [7.99, 17.99, 21.99]
+    with pytest.raises(InvalidParameterError, match=r"unknown plan\(s\) \['gold'\]; accepted: \['basic'"):
+        data.monthly_fee_at(default.prices, ["gold"], ["2025-01-01"])
+    with pytest.raises(InvalidParameterError, match="precedes the first price of plan 'basic'"):
+        data.monthly_fee_at(default.prices, ["basic"], ["1990-01-01"])
+    with pytest.raises(InvalidParameterError, match="timestamps must not be missing"):
+        data.monthly_fee_at(default.prices, ["basic"], [None])
