@@ -129,3 +129,25 @@ def test_benchmark_results_cover_every_chapter_and_the_data_sizes():
         assert row["seconds"] > 0 and row["peak_tree_mib"] > 0
     sizes = [row["n_customers"] for row in json.loads((results / "data.json").read_text())["results"]]
     assert sizes == [10_000, 100_000, 1_000_000]
+
+
+def test_no_reference_points_at_a_part_heading():
+    # Quarto cannot cross-reference a part file's heading: @sec-part-... renders as "?sec-part-...".
+    # Part pages are linked by path instead.
+    part_ids = set()
+    for entry in CONFIG["book"]["chapters"]:
+        if isinstance(entry, dict):
+            part_ids |= set(SEC_ID.findall((ROOT / entry["part"]).read_text()))
+    offending = {
+        source: sorted(set(SEC_REF.findall(text)) & part_ids)
+        for source, text in markdown_sources().items()
+        if set(SEC_REF.findall(text)) & part_ids
+    }
+    assert not offending, f"references to part headings (link the part file instead): {offending}"
+
+
+def test_links_to_part_pages_point_at_existing_files():
+    link = re.compile(r"\]\(((?:\.\./)?(?:book/)?part-[\w-]+\.qmd)\)")
+    for source, text in markdown_sources().items():
+        for target in link.findall(text):
+            assert ((ROOT / source).parent / target).resolve().exists(), (source, target)
