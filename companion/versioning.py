@@ -8,14 +8,25 @@ make that true:
   ``dvc add``, committed and tagged (``data-2025-04``); any tag reads back with
   :func:`read_bytes`, and a local DVC remote holds the content for :func:`push` / :func:`pull`.
   A small ``dvc.yaml`` pipeline (validate, features, train) records how a model is derived.
+  The remote is committed as a relative path (the same on every machine) and also written as
+  an absolute path to the uncommitted ``.dvc/config.local``: DVC resolves a relative remote URL
+  against the filesystem root for revisions other than the working copy (``dvc push -T`` with
+  ``url = ../remote`` writes to ``/remote``), so the local setting keeps every push inside the
+  workspace.
 - **Delta Lake versions**: monthly activity appended to a Delta table, one version per month,
   read as of a version or a commit time (:func:`append_month`, :func:`read_delta`).
 - **Manifests and lineage**: every snapshot carries a JSON manifest (content hash, rows,
   schema, generating parameters); a training run logs its input dataset, the git commit and the
-  DVC tag to MLflow (:func:`train_and_log`), so :func:`trace_run` can answer from the stores
-  alone which data and which code produced a model.
+  DVC tag to MLflow, with the model's ROC AUC and its 95% interval (:func:`train_and_log`), so
+  :func:`trace_run` can answer from the stores alone which data and which code produced a model.
+- **Comparing data versions**: :func:`compare_exports` trains the same model on several exports
+  and scores them all on one later month none of them has seen, with paired intervals on the
+  differences and the true probabilities as the ceiling (:func:`untouched_month`).
 
 Git runs with a fixed identity and fixed dates, so commit hashes are the same on every run.
+Nothing recorded or printed depends on the model file's bytes (they vary with the CPU's float
+arithmetic): the code commit of a run is the last commit that changed the pipeline or its
+parameters, never one that also records the model's hash in ``dvc.lock``.
 Nothing happens at import.
 """
 
@@ -137,16 +148,42 @@ class DataRepo:
                 f"({', '.join(self.tags()) or 'none yet'}), 'main' or a commit hash"
             ) from None
 
-    def remotes(self) -> dict[str, str]:
-        """Return the DVC remotes of the repo's ``.dvc/config``, name to URL as written there."""
+    def remotes(self, level: str = "repo") -> dict[str, str]:
+        """Return the DVC remotes of one config file, name to URL as written there.
+
+        ``level`` is ``"repo"`` (``.dvc/config``, committed) or ``"local"``
+        (``.dvc/config.local``, this machine only, ignored by git).
+        """
         from configobj import ConfigObj
 
-        config = ConfigObj(str(self.path / ".dvc" / "config"))
+        files = {"repo": "config", "local": "config.local"}
+        if level not in files:
+            raise InvalidParameterError(
+                f"config level {level!r} is not known; accepted: {sorted(files)}"
+            )
+        config = ConfigObj(str(self.path / ".dvc" / files[level]))
         return {
             section.split('"')[1]: values["url"]
             for section, values in config.items()
             if section.startswith('remote "') and "url" in values
         }
+
+    def remote_url(self, name: str) -> str:
+        """Return the URL DVC uses for remote ``name``: the local setting wins over the repo's.
+
+        A relative path of ``.dvc/config`` is returned resolved against ``.dvc``, as DVC does
+        for the working copy.
+        """
+        local, committed = self.remotes("local"), self.remotes()
+        url = local.get(name, committed.get(name))
+        if url is None:
+            raise UnknownNameError(
+                f"DVC remote {name!r} is not configured; accepted: "
+                f"{sorted(set(local) | set(committed))}"
+            )
+        if "://" in url or os.path.isabs(url):
+            return url
+        return str((self.path / ".dvc" / url).resolve())
 
     @contextlib.contextmanager
     def dvc(self) -> Iterator[Any]:
@@ -205,9 +242,13 @@ def init_data_repo(
 ) -> DataRepo:
     """Create a git + DVC repo at ``path`` with a local DVC remote at ``remote_dir``.
 
-    The remote is written to ``.dvc/config`` as a path relative to the repo, so the committed
-    config (and the commit hash) is the same wherever the workspace lives. An existing repo at
-    ``path`` is refused rather than overwritten.
+    The remote is written twice. In ``.dvc/config`` (committed) as a path relative to the
+    repo, so the committed config, and every commit hash after it, is the same wherever the
+    workspace lives, and a clone next to the remote finds it. In ``.dvc/config.local`` (ignored
+    by git) as an absolute path, which DVC prefers: DVC resolves a relative URL against the
+    filesystem root when it reads a revision other than the working copy (``dvc push -T``
+    would write to ``/remote``), and the absolute one keeps every push inside the workspace.
+    An existing repo at ``path`` is refused rather than overwritten.
     """
     from dvc.repo import Repo
 
@@ -228,6 +269,8 @@ def init_data_repo(
             with dvc.config.edit() as conf:
                 conf["core"]["remote"] = REMOTE_NAME
                 conf["remote"][REMOTE_NAME] = {"url": os.path.relpath(remote_dir, path)}
+            with dvc.config.edit("local") as conf:
+                conf["remote"][REMOTE_NAME] = {"url": str(remote_dir)}
         finally:
             dvc.close()
     repo.commit("Initialise DVC with a local remote", _git_date(date, hours=0))
@@ -476,33 +519,39 @@ def dvc_status(repo: DataRepo) -> dict[str, Any]:
 
 
 def _check_remote(repo: DataRepo, remote: str | None, must_exist: bool) -> str:
-    remotes = repo.remotes()
+    remotes = {**repo.remotes(), **repo.remotes("local")}
     name = REMOTE_NAME if remote is None else remote
     if name not in remotes:
         raise UnknownNameError(
             f"DVC remote {name!r} is not configured; accepted: {sorted(remotes)} "
             "(add one with `dvc remote add NAME URL`)"
         )
-    url = remotes[name]
-    if must_exist and "://" not in url and not (repo.path / ".dvc" / url).resolve().is_dir():
+    url = repo.remote_url(name)
+    if must_exist and "://" not in url and not Path(url).is_dir():
+        shown = repo.remotes().get(name, "set in .dvc/config.local")
         raise WorkspaceError(
-            f"DVC remote {name!r} (url {remotes[name]!r} in .dvc/config) points to a folder "
+            f"DVC remote {name!r} (url {shown!r} in .dvc/config) points to a folder "
             "that does not exist; accepted: an existing remote folder (restore it, or "
             "`dvc remote modify` its url)"
         )
     return name
 
 
-def push(repo: DataRepo, remote: str | None = None) -> int:
-    """Upload the data the working copy references to ``remote``; return files transferred.
+def push(repo: DataRepo, remote: str | None = None, all_revisions: bool = False) -> int:
+    """Upload data to ``remote``; return the files transferred.
 
-    Push each snapshot when it is taken: in DVC 3.67, ``push --all-tags`` (``-a``, ``-A``)
-    sends only the working copy's data (treeverse/dvc#10617), so older revisions reach the
-    remote only if they were pushed while they were checked out.
+    By default the data the working copy references (``dvc push``); with ``all_revisions``
+    the data of every tag and branch (``dvc push --all-tags --all-branches``). Every revision
+    lands in the configured remote folder: its absolute path in ``.dvc/config.local`` is what
+    DVC uses, for the working copy and for older revisions alike (see :func:`init_data_repo`).
     """
+    if not isinstance(all_revisions, bool):
+        raise InvalidParameterError(f"all_revisions must be True or False, got {all_revisions!r}")
     name = _check_remote(repo, remote, must_exist=False)
     with repo.dvc() as dvc:
-        return int(dvc.push(remote=name))
+        return int(
+            dvc.push(remote=name, all_tags=all_revisions, all_branches=all_revisions)
+        )
 
 
 def pull(repo: DataRepo, remote: str | None = None) -> int:
@@ -651,8 +700,13 @@ def training_frame(
 
 
 def fit_and_score(frame: pd.DataFrame, kind: str, seed: int) -> tuple[Any, dict[str, float]]:
-    """Train on every snapshot but the last and score on the last (the ``train`` stage)."""
-    from companion.training import evaluate, time_split, train
+    """Train on every snapshot but the last and score on the last (the ``train`` stage).
+
+    The last labelled month is a time split: the model never saw it. Its ROC AUC comes with
+    DeLong's 95% interval (``roc_auc_low``, ``roc_auc_high``), rounded to 6 decimals.
+    """
+    from companion.evaluation import auc_interval
+    from companion.training import FEATURES, TARGET, time_split, train
 
     snapshots = sorted(frame["snapshot_timestamp"].unique())
     if len(snapshots) < 2:
@@ -661,9 +715,16 @@ def fit_and_score(frame: pd.DataFrame, kind: str, seed: int) -> tuple[Any, dict[
         )
     train_rows, test_rows = time_split(frame, snapshots[:-1], snapshots[-1])
     model = train(train_rows, kind=kind, seed=seed)
-    scores = evaluate(model, test_rows)
-    metrics = {"roc_auc": round(scores["roc_auc"], 6), "test_rows": scores["rows"],
-               "train_rows": int(len(train_rows))}
+    y = test_rows[TARGET].to_numpy()
+    auc = auc_interval(y, model.predict_proba(test_rows[FEATURES])[:, 1])
+    metrics = {
+        "roc_auc": round(auc.value, 6),
+        "roc_auc_low": round(auc.low, 6),
+        "roc_auc_high": round(auc.high, 6),
+        "test_rows": int(len(test_rows)),
+        "test_churners": int(y.sum()),
+        "train_rows": int(len(train_rows)),
+    }
     return model, metrics
 
 
@@ -718,8 +779,9 @@ def train_and_log(
 
     The export is read back from DVC by revision and checked against its manifest; the run
     logs the training frame as an MLflow dataset input (with its digest), the manifest's
-    content hash, the DVC tag and commit of the data, and the repo's HEAD commit, which holds
-    the pipeline definition and parameters the model was trained with (the code version).
+    content hash, the DVC tag and commit of the data, the code commit (see
+    :func:`code_commit`), and the metrics of :func:`fit_and_score`: the ROC AUC on the
+    export's last labelled month with its 95% interval (``roc_auc_low``, ``roc_auc_high``).
 
     Raises:
         WorkspaceError: the repo has uncommitted changes, so HEAD would not describe the code.
@@ -749,14 +811,16 @@ def train_and_log(
     with mlflow.start_run(experiment_id=experiment_id) as run, warnings.catch_warnings():
         warnings.simplefilter("ignore", UserWarning)  # schema hint about integer columns
         mlflow.log_input(dataset, context="training")
-        mlflow.log_params({"kind": kind, "seed": seed, "as_of": manifest["parameters"]["as_of"]})
+        test_month = str(pd.Timestamp(frame["snapshot_timestamp"].max()).date())
+        mlflow.log_params({"kind": kind, "seed": seed, "as_of": manifest["parameters"]["as_of"],
+                           "test_month": test_month})
         mlflow.log_metrics({k: float(v) for k, v in metrics.items()})
         mlflow.set_tags(
             {
                 "data.git_commit": commit,
                 "data.dvc_tag": tags[0] if tags else rev,
                 "data.content_hash": manifest["content_hash"],
-                "code.git_commit": repo.head(),
+                "code.git_commit": code_commit(repo),
                 "code.companion_version": companion.__version__,
             }
         )
@@ -793,8 +857,38 @@ def trace_run(run_id: str) -> dict[str, Any]:
         "code_commit": run.data.tags["code.git_commit"],
         "kind": run.data.params["kind"],
         "seed": int(run.data.params["seed"]),
+        "test_month": run.data.params.get("test_month"),
         "roc_auc": run.data.metrics["roc_auc"],
+        "roc_auc_low": run.data.metrics.get("roc_auc_low"),
+        "roc_auc_high": run.data.metrics.get("roc_auc_high"),
     }
+
+
+CODE_FILES = ("dvc.yaml", PARAMS_PATH)
+"""The files that define how a model is trained: the pipeline and its parameters."""
+
+
+def code_commit(repo: DataRepo, rev: str = "HEAD") -> str:
+    """Return the last commit up to ``rev`` that changed the pipeline or its parameters.
+
+    That commit pins the code and parameters a model is trained with. It is deliberately
+    not HEAD: the commit after ``dvc repro`` records ``dvc.lock``, which holds the hash of the
+    model file, and a pickled model's bytes differ from one CPU to another; its hash would
+    make the lineage differ from machine to machine for the same code and data.
+    """
+    commit = repo.resolve(rev)
+    found = repo.git("log", "-1", "--format=%H", commit, "--", *CODE_FILES)
+    return found or commit
+
+
+def describe_commit(repo: DataRepo, rev: str, hash_digits: int = 7) -> str:
+    """Return ``hash date subject (refs)`` of a commit, for printing (``hash_digits=0``: none)."""
+    check_hash = isinstance(hash_digits, int) and not isinstance(hash_digits, bool)
+    if not check_hash or not 0 <= hash_digits <= 40:
+        raise InvalidParameterError(f"hash_digits must be an integer 0 to 40, got {hash_digits!r}")
+    commit = repo.resolve(rev)
+    text = repo.git("log", "-1", "--format=%ad %s%d", "--date=short", commit)
+    return f"{commit[:hash_digits]} {text}" if hash_digits else text
 
 
 def dataset_digest(frame: pd.DataFrame) -> str:
@@ -804,6 +898,143 @@ def dataset_digest(frame: pd.DataFrame) -> str:
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", UserWarning)
         return mlflow.data.from_pandas(frame).digest
+
+
+# --------------------------------------------------------------------------- comparing exports
+
+ORACLE = "true probabilities"
+"""The row of :func:`compare_exports` that scores with the simulator's true churn probabilities."""
+
+
+def untouched_month(dataset: ChurnDataset, as_of: str | pd.Timestamp) -> pd.DataFrame:
+    """Return the last month labelled by ``as_of``: features, label and true probability.
+
+    The rows are those of the latest snapshot whose 30-day label window had closed by
+    ``as_of`` (what a later export brings), with ``true_probability`` from ``dataset.truth``:
+    never a model input, only the ceiling an evaluation is graded against.
+
+    Example:
+        >>> from companion.data import generate
+        >>> ds = generate(n_customers=300, months=4, scenarios=())
+        >>> month = untouched_month(ds, "2025-04-01")
+        >>> str(month["snapshot_timestamp"].max().date()), "true_probability" in month
+        ('2025-03-01', True)
+    """
+    tables = dict(tables_as_of(dataset, as_of))
+    labels = tables["labels"]
+    if labels.empty:
+        raise InvalidParameterError(f"no month is labelled by {as_of}; take a later as_of")
+    last = labels["snapshot_timestamp"].max()
+    tables["labels"] = labels[labels["snapshot_timestamp"] == last].reset_index(drop=True)
+    frame = training_frame(tables, dataset.config)
+    keys = ["customer_id", "snapshot_timestamp"]
+    truth = frame[keys].merge(dataset.truth, on=keys, how="left")["churn_probability"]
+    if truth.isna().any():
+        raise InvalidParameterError(
+            f"the dataset's truth has no probability for {int(truth.isna().sum())} row(s) of "
+            f"{last.date()}; accepted: a dataset generated with its truth table"
+        )
+    return frame.assign(true_probability=truth.to_numpy())
+
+
+@dataclass(frozen=True)
+class ExportComparison:
+    """The same model trained on several exports, scored on one later month none has seen.
+
+    Attributes:
+        month: the evaluation month (its snapshot date).
+        rows: customers scored in that month.
+        churners: churners among them.
+        auc: ROC AUC with DeLong's 95% interval, per model label and for :data:`ORACLE`.
+        difference: per model but the baseline, AUC(model) - AUC(baseline), paired DeLong.
+        gap_to_truth: per model, AUC(model) - AUC(true probabilities), paired DeLong.
+        validation: per model, the AUC on its own export's last month (the pipeline's metric).
+        table: the printable table of :func:`companion.evaluation.compare_models`.
+    """
+
+    month: pd.Timestamp
+    rows: int
+    churners: int
+    auc: dict[str, Any]
+    difference: dict[str, Any]
+    gap_to_truth: dict[str, Any]
+    validation: dict[str, Any]
+    table: pd.DataFrame
+
+
+def compare_exports(
+    repo: DataRepo,
+    revs: Sequence[str],
+    evaluation: pd.DataFrame,
+    kind: str = "logistic",
+    seed: int = 0,
+) -> ExportComparison:
+    """Train on each export in ``revs`` (read back by revision) and score all on ``evaluation``.
+
+    Each model is the one the pipeline trains on that export (:func:`fit_and_score`). They are
+    compared on the same rows, a month later than every month of every export (a time split),
+    so the differences are paired: DeLong's interval on AUC(model) - AUC(first of ``revs``).
+    ``evaluation`` comes from :func:`untouched_month`; its true probabilities give the ceiling.
+
+    Raises:
+        InvalidParameterError: fewer than two revisions, a revision twice, or an evaluation
+            month that an export has already seen.
+    """
+    from companion.evaluation import Estimate, auc_difference, auc_interval, compare_models
+    from companion.training import FEATURES, TARGET
+
+    revs = list(revs) if not isinstance(revs, str) else [revs]
+    if len(revs) < 2 or len(set(revs)) != len(revs):
+        raise InvalidParameterError(
+            f"revs must name at least two different exports, got {revs}; accepted: tags such "
+            f"as {repo.tags()}"
+        )
+    missing = [c for c in ("snapshot_timestamp", TARGET, "true_probability", *FEATURES)
+               if c not in getattr(evaluation, "columns", ())]
+    if missing:
+        raise InvalidParameterError(
+            f"evaluation is missing column(s) {missing}; build it with untouched_month()"
+        )
+    months = pd.DatetimeIndex(evaluation["snapshot_timestamp"].unique())
+    if len(months) != 1:
+        raise InvalidParameterError(
+            f"evaluation must hold one month, got {sorted(str(m.date()) for m in months)}"
+        )
+    month = months[0]
+    frames = {}
+    for rev in revs:
+        manifest = read_manifest(repo, rev)
+        config = SimulationConfig.from_mapping(manifest["parameters"]["simulation"])
+        frames[rev] = training_frame(read_tables(repo, rev), config)
+        latest = frames[rev]["snapshot_timestamp"].max()
+        if latest >= month:
+            raise InvalidParameterError(
+                f"export {rev} already holds the month {latest.date()}, so {month.date()} is "
+                "not untouched; accepted: an evaluation month after every export's last "
+                "labelled month (a later as_of for untouched_month)"
+            )
+    y = evaluation[TARGET].to_numpy()
+    scores, validation = {}, {}
+    for rev in revs:
+        model, metrics = fit_and_score(frames[rev], kind, seed)
+        label = f"trained on {rev}"
+        scores[label] = model.predict_proba(evaluation[FEATURES])[:, 1]
+        validation[label] = Estimate(
+            metrics["roc_auc"], metrics["roc_auc_low"], metrics["roc_auc_high"]
+        )
+    truth = evaluation["true_probability"].to_numpy()
+    baseline = f"trained on {revs[0]}"
+    auc = {label: auc_interval(y, s) for label, s in {**scores, ORACLE: truth}.items()}
+    difference = {
+        label: auc_difference(y, s, scores[baseline])
+        for label, s in scores.items() if label != baseline
+    }
+    gap = {label: auc_difference(y, s, truth) for label, s in scores.items()}
+    table = compare_models(y, {**scores, ORACLE: truth}, baseline=baseline)
+    return ExportComparison(
+        month=month, rows=int(len(y)), churners=int(y.sum()), auc=auc, difference=difference,
+        gap_to_truth=gap, validation=validation, table=table,
+    )
 
 
 # --------------------------------------------------------------------------- Delta Lake
