@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import hashlib
 import json
+import os
+import pickle
 import shutil
 import subprocess
 import sys
@@ -97,6 +99,15 @@ def test_init_writes_a_relative_remote_and_refuses_an_existing_repo(built, tmp_p
     repo, _ = built
     assert repo.remotes() == {"storage": "../../remote"}
     assert (repo.path / ".dvc" / "../../remote").resolve() == (repo.path.parent / "remote")
+    # the absolute path lives in the uncommitted local config, which DVC prefers
+    assert repo.remotes("local") == {"storage": str(repo.path.parent / "remote")}
+    assert repo.remote_url("storage") == str(repo.path.parent / "remote")
+    assert ".dvc/config.local" not in repo.git("ls-files")
+    assert repo.git("check-ignore", ".dvc/config.local") == ".dvc/config.local"
+    with pytest.raises(InvalidParameterError, match="config level 'global' is not known"):
+        repo.remotes("global")
+    with pytest.raises(UnknownNameError, match="DVC remote 'backup' is not configured"):
+        repo.remote_url("backup")
     with pytest.raises(WorkspaceError, match="already holds a git or DVC repo"):
         versioning.init_data_repo(repo.path, tmp_path / "r")
 
@@ -186,6 +197,28 @@ def test_push_then_pull_restores_data_after_cache_and_copy_are_gone(fresh):
     assert hashlib.sha256(payload).hexdigest() == snapshots["data-2025-04"][1]
 
 
+def test_pushing_every_revision_writes_only_inside_the_remote_folder(tmp_path, dataset):
+    disable_telemetry()
+    root_before = set(os.listdir("/"))
+    repo = versioning.init_data_repo(tmp_path / "repo", tmp_path / "remote")
+    for month in MONTHS:  # neither export is pushed when it is taken
+        versioning.snapshot_export(repo, dataset, month)
+    outside = tmp_path.parent / f"{tmp_path.name}-outside"
+    assert not outside.exists()
+    # 5 files and listing of April, 4 more for May (the unchanged price list is stored once)
+    assert versioning.push(repo, all_revisions=True) == 9
+    assert versioning.push(repo, all_revisions=True) == 0
+    assert len([p for p in (tmp_path / "remote").rglob("*") if p.is_file()]) == 9
+    assert set(os.listdir("/")) == root_before  # DVC did not resolve the remote from "/"
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["remote", "repo"]
+    versioning.drop_local_data(repo)
+    payload = versioning.read_bytes(repo, "data/raw/activity.parquet", rev="data-2025-04")
+    expected = versioning.read_manifest(repo, "data-2025-04")["tables"]["activity"]["sha256"]
+    assert hashlib.sha256(payload).hexdigest() == expected
+    with pytest.raises(InvalidParameterError, match="all_revisions must be True or False"):
+        versioning.push(repo, all_revisions="yes")
+
+
 def test_a_missing_remote_is_named(fresh):
     repo, _ = fresh
     with pytest.raises(UnknownNameError, match=r"DVC remote 'backup' is not configured; accepted: \['storage'\]"):
@@ -229,6 +262,9 @@ def test_pipeline_reproduces_once_draws_its_dag_and_matches_in_process_training(
     _, in_process = versioning.fit_and_score(frame, "logistic", 0)
     assert metrics == in_process
     assert 0.5 < metrics["roc_auc"] <= 1 and metrics["test_rows"] == (frame["snapshot_timestamp"] == "2025-04-01").sum()
+    assert metrics["roc_auc_low"] < metrics["roc_auc"] < metrics["roc_auc_high"]
+    test_rows = frame[frame["snapshot_timestamp"] == "2025-04-01"]
+    assert metrics["test_churners"] == test_rows["churned_30d"].sum() > 0
     # tampered data makes the validate stage fail the pipeline
     labels = repo.path / "data/raw/labels.parquet"
     labels.write_bytes(labels.read_bytes() + b"\0")
@@ -269,6 +305,118 @@ def test_a_training_run_traces_back_to_its_data_and_code(fresh, tmp_path):
     (repo.path / "notes.txt").write_text("uncommitted")
     with pytest.raises(WorkspaceError, match="uncommitted changes"):
         versioning.train_and_log(repo, "data-2025-04", experiment)
+
+
+@pytest.mark.slow
+def test_recorded_and_printed_lineage_does_not_depend_on_the_model_files_bytes(fresh, tmp_path):
+    repo, _ = fresh
+    versioning.write_pipeline(repo, kind="logistic", seed=0)
+    pipeline = repo.commit("Add the training pipeline", "2025-05-02T06:00:00+00:00")
+    assert versioning.reproduce(repo) == ["validate", "features", "train"]
+    first_head = repo.commit("Train the churn model", "2025-05-02T07:00:00+00:00")
+    ws = Workspace.create("03-bytes", root=tmp_path / "ws", config=CONFIG)
+    experiment = ensure_experiment(ws, "bytes")
+
+    def recorded():
+        trace = versioning.trace_run(versioning.train_and_log(repo, "data-2025-05", experiment,
+                                                              kind="logistic", seed=0))
+        return trace, versioning.describe_commit(repo, trace["code_commit"])
+
+    before = recorded()
+    assert before[0]["code_commit"] == pipeline != first_head
+    assert before[1].endswith("2025-05-02 Add the training pipeline")
+    # Another machine: the same model pickled to other bytes, so dvc.lock and HEAD differ
+    model_file = repo.path / "models/churn_model.pkl"
+    model = pickle.loads(model_file.read_bytes())
+    model_file.write_bytes(pickle.dumps(model, protocol=2))
+    versioning._run_dvc(repo, "commit", "-f", "train")
+    second_head = repo.commit("Train the churn model", "2025-05-02T07:00:00+00:00")
+    lock_diff = repo.git("diff", "-U6", first_head, "--", "dvc.lock")
+    assert second_head != first_head and "models/churn_model.pkl" in lock_diff
+    assert recorded() == before
+
+
+def test_code_commit_is_the_last_change_to_the_pipeline_or_its_parameters(fresh):
+    repo, snapshots = fresh
+    assert versioning.code_commit(repo) == snapshots["data-2025-05"][0].commit  # params.yaml
+    versioning.write_pipeline(repo, kind="logistic", seed=0)
+    pipeline = repo.commit("Add the training pipeline", "2025-05-02T06:00:00+00:00")
+    (repo.path / "notes.txt").write_text("not code")
+    later = repo.commit("Notes", "2025-05-03T06:00:00+00:00")
+    assert versioning.code_commit(repo) == pipeline != later
+    assert versioning.code_commit(repo, "data-2025-04") == snapshots["data-2025-04"][0].commit
+    assert versioning.describe_commit(repo, pipeline, hash_digits=0) == (
+        "2025-05-02 Add the training pipeline"
+    )
+    assert versioning.describe_commit(repo, "data-2025-04").endswith("(tag: data-2025-04)")
+    with pytest.raises(InvalidParameterError, match="hash_digits must be an integer 0 to 40"):
+        versioning.describe_commit(repo, pipeline, hash_digits=-1)
+
+
+# --------------------------------------------------------------------------- comparing exports
+
+
+def test_untouched_month_is_the_last_labelled_month_with_its_truth(dataset):
+    month = versioning.untouched_month(dataset, "2025-06-01")
+    assert month["snapshot_timestamp"].unique().tolist() == [pd.Timestamp("2025-05-01")]
+    truth = dataset.truth[dataset.truth["snapshot_timestamp"] == "2025-05-01"]
+    merged = month.merge(truth, on=["customer_id", "snapshot_timestamp"])
+    assert len(merged) == len(month) == len(truth)
+    assert (merged["true_probability"] == merged["churn_probability"]).all()
+    full = versioning.training_frame(versioning.tables_as_of(dataset, "2025-06-01"), CONFIG)
+    expected = full[full["snapshot_timestamp"] == "2025-05-01"].reset_index(drop=True)
+    pd.testing.assert_frame_equal(month.drop(columns="true_probability"), expected)
+
+
+@pytest.mark.slow
+def test_exports_are_compared_on_an_untouched_month_with_paired_intervals(built, dataset):
+    from companion.evaluation import auc_difference, auc_interval
+    from companion.training import FEATURES
+
+    repo, _ = built
+    evaluation = versioning.untouched_month(dataset, "2025-06-01")
+    result = versioning.compare_exports(repo, ["data-2025-04", "data-2025-05"], evaluation,
+                                        kind="logistic", seed=0)
+    assert result.month == pd.Timestamp("2025-05-01") and result.rows == len(evaluation)
+    assert result.churners == evaluation["churned_30d"].sum() > 0
+    assert list(result.auc) == ["trained on data-2025-04", "trained on data-2025-05",
+                                versioning.ORACLE]
+    # the May model is the pipeline's model on the May export, scored on the untouched month
+    frame = versioning.training_frame(versioning.read_tables(repo, "data-2025-05"), CONFIG)
+    model, metrics = versioning.fit_and_score(frame, "logistic", 0)
+    scores = model.predict_proba(evaluation[FEATURES])[:, 1]
+    y = evaluation["churned_30d"]
+    assert result.auc["trained on data-2025-05"] == auc_interval(y, scores)
+    assert result.validation["trained on data-2025-05"].value == metrics["roc_auc"]
+    oracle = auc_interval(y, evaluation["true_probability"])
+    assert result.auc[versioning.ORACLE] == oracle
+    assert result.gap_to_truth["trained on data-2025-05"] == auc_difference(
+        y, scores, evaluation["true_probability"])
+    diff = result.difference["trained on data-2025-05"]
+    assert list(result.difference) == ["trained on data-2025-05"]
+    assert diff.value == pytest.approx(
+        result.auc["trained on data-2025-05"].value - result.auc["trained on data-2025-04"].value)
+    assert diff.low < diff.value < diff.high and diff.method == "DeLong paired"
+    assert list(result.table.index) == list(result.auc)
+    assert result.table.loc["trained on data-2025-05", "ROC AUC"] == round(
+        result.auc["trained on data-2025-05"].value, 3)
+
+
+def test_a_comparison_needs_two_exports_and_a_month_they_have_not_seen(built, dataset):
+    repo, _ = built
+    seen = versioning.untouched_month(dataset, "2025-05-01")  # the May export's last month
+    with pytest.raises(InvalidParameterError, match=r"export data-2025-05 already holds the month 2025-04-01"):
+        versioning.compare_exports(repo, ["data-2025-04", "data-2025-05"], seen)
+    later = versioning.untouched_month(dataset, "2025-06-01")
+    with pytest.raises(InvalidParameterError, match="at least two different exports"):
+        versioning.compare_exports(repo, ["data-2025-04", "data-2025-04"], later)
+    with pytest.raises(InvalidParameterError, match="at least two different exports"):
+        versioning.compare_exports(repo, "data-2025-04", later)
+    with pytest.raises(InvalidParameterError, match=r"missing column\(s\) \['true_probability'\]"):
+        versioning.compare_exports(repo, ["data-2025-04", "data-2025-05"],
+                                   later.drop(columns="true_probability"))
+    with pytest.raises(UnknownNameError, match="revision 'data-2024-01' does not exist"):
+        versioning.compare_exports(repo, ["data-2024-01", "data-2025-05"], later)
 
 
 # --------------------------------------------------------------------------- Delta Lake
