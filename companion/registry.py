@@ -6,11 +6,17 @@ and training snapshots), the feature set version, the metrics and the training r
 (``staging``, ``production``) say which version does what; MLflow's deprecated stages are not
 used. The rules of moving them live here:
 
-* :func:`stage` puts a candidate in ``staging`` only if it passes a validation gate: on the
-  same held-out month, evaluated with ``mlflow.models.evaluate``, its ROC AUC must reach a floor
-  and beat the current ``production`` version by a margin (``mlflow.validate_evaluation_results``
-  with :class:`mlflow.models.MetricThreshold`). A refused candidate changes nothing in the
-  registry.
+* :func:`stage` puts a candidate in ``staging`` only if it passes a validation gate that
+  decides on evidence. Candidate and production are loaded from the registry and scored on
+  the same month, one that neither was trained on (a month inside or before either version's
+  training is refused, as is a month whose labels hold one class). The candidate's ROC AUC
+  must clear a floor with the lower end of its 95% DeLong interval, and the lower end of the
+  *paired* DeLong interval of (candidate - production) must clear the policy's margin
+  (superiority) or its negative (non-inferiority): see :class:`GatePolicy`.
+  ``mlflow.models.evaluate`` logs each model's metrics in the gate's MLflow run, but the
+  decision comes from the paired interval, which ``mlflow.validate_evaluation_results``
+  cannot compute. The gate's data (month, rows hash, dataset seed) and numbers are recorded
+  on the version that passes. A refused candidate changes nothing in the registry.
 * :func:`promote` moves ``production`` only to the version in ``staging``.
 * :func:`rollback` returns ``production`` to the version it replaced.
 * Every move (and every refusal) is appended to an audit log, ``registry/audit.jsonl`` in the
@@ -24,8 +30,10 @@ registry (:func:`register_prompt`, :func:`load_prompt`, :func:`set_prompt_alias`
 Nothing happens at import: MLflow is imported and the workspace touched only when called.
 
 Example:
-    >>> GatePolicy(min_roc_auc=0.7, min_improvement=0.01).describe()
-    'ROC AUC >= 0.7 and >= production + 0.01 on the same held-out month'
+    >>> GatePolicy(min_roc_auc=0.6, margin=0.02).bound
+    0.02
+    >>> GatePolicy(min_roc_auc=0.6, margin=0.02, rule="non-inferiority").bound
+    -0.02
 """
 
 from __future__ import annotations
@@ -54,6 +62,7 @@ from companion.errors import (
     WorkspaceError,
     check_choice,
 )
+from companion.evaluation import Estimate, auc_difference, auc_interval
 from companion.training import FEATURES, MODEL_KINDS, TARGET, evaluate, snapshot_features, train
 
 if TYPE_CHECKING:  # pragma: no cover - imports for type hints only
@@ -86,22 +95,43 @@ LOCK_TIMEOUT_SECONDS = 60.0
 
 # --------------------------------------------------------------------------- policy
 
+GATE_RULES = ("superiority", "non-inferiority")
+"""How a candidate must compare with production: better by the margin, or not worse by it."""
+
+
+class GateDataError(InvalidParameterError):
+    """The gate month cannot decide: it is not held out from a version, or has one class.
+
+    :func:`stage` turns it into an audited refusal, raised before any MLflow run is created.
+    """
+
 
 @dataclass(frozen=True)
 class GatePolicy:
-    """What a candidate must reach on the held-out month to enter ``staging``.
+    """What a candidate must show on the held-out gate month to enter ``staging``.
+
+    Both rules read 95% intervals, never bare point estimates: on a month of a few hundred
+    churners an AUC moves by a few hundredths from one sample to the next, so a margin
+    compared with a point estimate decides on noise.
 
     Attributes:
-        min_roc_auc: floor of the candidate's ROC AUC.
-        min_improvement: how much the candidate's ROC AUC must exceed the current production
-            version's on the same rows (ignored while nothing is in production).
+        min_roc_auc: floor of the candidate's ROC AUC: the *lower end* of its DeLong
+            interval must lie above it (0.6: clearly better than chance and than one
+            rule of thumb; the simulator's oracle reaches about 0.78 before the price rise).
+        margin: the margin of the comparison with the production version, scored on the same
+            rows: the lower end of the paired DeLong interval of (candidate - production)
+            must lie above ``+margin`` (superiority) or above ``-margin`` (non-inferiority).
+            Ignored while nothing is in production.
+        rule: ``"superiority"`` (the candidate must be shown better) or
+            ``"non-inferiority"`` (it must be shown not worse by more than the margin).
     """
 
-    min_roc_auc: float = 0.70
-    min_improvement: float = 0.005
+    min_roc_auc: float = 0.60
+    margin: float = 0.02
+    rule: str = "superiority"
 
     def __post_init__(self) -> None:
-        for name in ("min_roc_auc", "min_improvement"):
+        for name in ("min_roc_auc", "margin"):
             value = getattr(self, name)
             if isinstance(value, bool) or not isinstance(value, (int, float)):
                 raise InvalidParameterError(f"{name} must be a number, got {value!r}")
@@ -109,34 +139,73 @@ class GatePolicy:
             raise InvalidParameterError(
                 f"min_roc_auc must lie strictly between 0 and 1, got {self.min_roc_auc}"
             )
-        if not 0.0 < self.min_improvement < 1.0:
-            # MLflow's MetricThreshold accepts only a positive min_absolute_change.
+        if not 0.0 <= self.margin < 0.5:
             raise InvalidParameterError(
-                f"min_improvement must lie strictly between 0 and 1, got {self.min_improvement}"
+                f"margin must lie in [0, 0.5) (an AUC difference), got {self.margin}"
+            )
+        if self.rule not in GATE_RULES:
+            raise InvalidParameterError(
+                f"rule must be one of {', '.join(map(repr, GATE_RULES))}, got {self.rule!r}"
             )
 
-    def thresholds(self, against_production: bool = True) -> dict[str, Any]:
-        """Return the policy as MLflow ``MetricThreshold``s, keyed by metric name.
-
-        Args:
-            against_production: include the improvement over production; MLflow fails a
-                comparison with no baseline, so leave it out while nothing is in production.
-        """
-        from mlflow.models import MetricThreshold
-
-        return {
-            "roc_auc": MetricThreshold(
-                threshold=self.min_roc_auc,
-                min_absolute_change=self.min_improvement if against_production else None,
-                greater_is_better=True,
-            )
-        }
+    @property
+    def bound(self) -> float:
+        """What the lower end of the difference interval must exceed: +margin or -margin."""
+        return self.margin if self.rule == "superiority" else -self.margin
 
     def describe(self) -> str:
         """Return the policy in one line."""
         return (
-            f"ROC AUC >= {self.min_roc_auc} and >= production + {self.min_improvement} "
-            "on the same held-out month"
+            f"lower end of the candidate's 95% ROC AUC interval > {self.min_roc_auc:g}, and "
+            f"lower end of the paired DeLong 95% interval of (candidate - production) > "
+            f"{self.bound:+g} ({self.rule}), on the same held-out month"
+        )
+
+    def decide(self, candidate: Estimate, difference: Estimate | None) -> tuple[bool, str]:
+        """Apply the policy to the candidate's AUC and its difference from production.
+
+        Args:
+            candidate: the candidate's ROC AUC with its interval.
+            difference: AUC(candidate) - AUC(production) on the same rows, with its paired
+                interval; None while nothing is in production.
+
+        Returns:
+            ``(passed, why)``, ``why`` naming the interval and the bound it was compared with.
+
+        Example:
+            >>> policy = GatePolicy(min_roc_auc=0.6, margin=0.02)
+            >>> policy.decide(Estimate(0.80, 0.78, 0.82), Estimate(0.03, 0.01, 0.05))[0]
+            False
+        """
+        for label, value in (("candidate", candidate), ("difference", difference)):
+            if value is not None and not isinstance(value, Estimate):
+                raise InvalidParameterError(
+                    f"{label} must be an Estimate (from companion.evaluation), got "
+                    f"{type(value).__name__}"
+                )
+        if candidate is None:
+            raise InvalidParameterError("candidate must be an Estimate, got None")
+        if not candidate.above(self.min_roc_auc):
+            return False, (
+                f"ROC AUC {candidate.format()} does not clear the floor: its lower end "
+                f"{candidate.low:.3f} is not above {self.min_roc_auc:g}"
+            )
+        if difference is None:
+            return True, (
+                f"ROC AUC {candidate.format()} clears the floor {self.min_roc_auc:g}; nothing "
+                "in production to compare with"
+            )
+        verdict = "better" if self.rule == "superiority" else "not worse"
+        if difference.above(self.bound):
+            return True, (
+                f"ROC AUC {candidate.format()}; difference from production "
+                f"{difference.format(signed=True)} lies above {self.bound:+g}: shown {verdict} "
+                f"({self.rule}, margin {self.margin:g})"
+            )
+        return False, (
+            f"ROC AUC {candidate.format()}; difference from production "
+            f"{difference.format(signed=True)} does not lie above {self.bound:+g}: not shown "
+            f"{verdict} ({self.rule}, margin {self.margin:g})"
         )
 
 
@@ -148,19 +217,72 @@ class GateDecision:
         candidate_version: the version evaluated.
         production_version: the version it was compared with (None if nothing in production).
         month: the held-out snapshot both were scored on, ``YYYY-MM-DD``.
-        candidate_roc_auc: candidate's ROC AUC on that month.
-        production_roc_auc: production's ROC AUC on the same rows (None without production).
+        candidate: candidate's ROC AUC on that month, with its 95% DeLong interval.
+        production: production's ROC AUC on the same rows (None without production).
+        difference: candidate - production, with the paired DeLong interval (None without).
         passed: whether the candidate may enter ``staging``.
-        reason: why, in one sentence.
+        reason: why, in one sentence, with the interval numbers.
+        policy: the policy's one-line description.
+        rows: labelled rows of the gate month.
+        churners: churners among them.
+        rows_hash: content hash of the gate rows (:func:`gate_rows`).
+        dataset_seed: seed of the simulated dataset the rows came from.
+        dataset_hash: content hash of that dataset.
     """
 
     candidate_version: int
     production_version: int | None
     month: str
-    candidate_roc_auc: float
-    production_roc_auc: float | None
+    candidate: Estimate
+    production: Estimate | None
+    difference: Estimate | None
     passed: bool
     reason: str
+    policy: str
+    rows: int
+    churners: int
+    rows_hash: str
+    dataset_seed: int
+    dataset_hash: str
+
+    @property
+    def candidate_roc_auc(self) -> float:
+        """The candidate's ROC AUC point estimate."""
+        return self.candidate.value
+
+    @property
+    def production_roc_auc(self) -> float | None:
+        """Production's ROC AUC point estimate (None without production)."""
+        return None if self.production is None else self.production.value
+
+    def tags(self) -> dict[str, str]:
+        """Return the decision as model-version tags: the gate's data and its numbers."""
+
+        def interval(prefix: str, estimate: Estimate | None) -> dict[str, str]:
+            if estimate is None:
+                return {prefix: "", f"{prefix}_low": "", f"{prefix}_high": ""}
+            return {prefix: f"{estimate.value:.4f}", f"{prefix}_low": f"{estimate.low:.4f}",
+                    f"{prefix}_high": f"{estimate.high:.4f}"}
+
+        return {
+            "gate.result": "passed" if self.passed else "refused",
+            "gate.month": self.month,
+            "gate.rows": str(self.rows),
+            "gate.churners": str(self.churners),
+            "gate.rows_hash": self.rows_hash,
+            "gate.dataset_seed": str(self.dataset_seed),
+            "gate.dataset_hash": self.dataset_hash,
+            "gate.policy": self.policy,
+            "gate.production_version": str(self.production_version or ""),
+            **interval("gate.roc_auc", self.candidate),
+            **interval("gate.production_roc_auc", self.production),
+            **interval("gate.difference", self.difference),
+            "gate.p_value": (
+                "" if self.difference is None or self.difference.p_value is None
+                else f"{self.difference.p_value:.4g}"
+            ),
+            "gate.reason": self.reason,
+        }
 
 
 @dataclass(frozen=True)
@@ -404,6 +526,8 @@ def version_tags(
         "data.dataset_hash": dataset.content_hash(),
         "data.training_rows_hash": content_hash({"training": training_frame}),
         "data.training_snapshots": ",".join(training_snapshots),
+        "data.training_end": max(training_snapshots),
+        "data.dataset_seed": str(dataset.config.seed),
         "data.holdout_snapshot": holdout_snapshot,
         "features.version": FEATURE_SET_VERSION,
         "features.digest": FEATURE_SET_DIGEST,
@@ -685,11 +809,112 @@ def _audit_entry(
 # --------------------------------------------------------------------------- gate and moves
 
 
-def _evaluation_data(dataset: ChurnDataset, month: str) -> pd.DataFrame:
-    from companion.tracking import model_input
+def gate_rows(dataset: ChurnDataset, month: Any) -> pd.DataFrame:
+    """Return the labelled rows of gate month ``month``: features and label, one per customer.
 
-    frame = snapshot_features(dataset, [month])
-    return model_input(frame).assign(**{TARGET: frame[TARGET].to_numpy()})
+    These are the rows both versions are scored on; their content hash is recorded on the
+    version that passes (``gate.rows_hash``).
+    """
+    return snapshot_features(dataset, [_month(month)])
+
+
+def oracle_interval(dataset: ChurnDataset, month: Any) -> Estimate:
+    """Return the ROC AUC of the *true* churn probabilities on ``month``, with its interval.
+
+    The simulator knows each customer's probability of churning (``dataset.truth``); ranking
+    customers by it is the best any model can do, so this is the ceiling a candidate's AUC is
+    graded against. The truth is never a model input and the gate never reads it.
+    """
+    rows = gate_rows(dataset, month)[["customer_id", "snapshot_timestamp", TARGET]]
+    truth = rows.merge(dataset.truth, on=["customer_id", "snapshot_timestamp"], how="left")
+    if truth["churn_probability"].isna().any():
+        raise InvalidParameterError(
+            f"the dataset's truth has no churn probability for "
+            f"{int(truth['churn_probability'].isna().sum())} rows of {_month(month)}"
+        )
+    return auc_interval(truth[TARGET].to_numpy(), truth["churn_probability"].to_numpy())
+
+
+def _training_end(version: ModelVersion, role: str) -> str:
+    tags = version.tags
+    end = tags.get("data.training_end") or max(
+        (s for s in tags.get("data.training_snapshots", "").split(",") if s), default=""
+    )
+    if not end:
+        raise GateDataError(
+            f"{role} v{version.version} has no data.training_snapshots tag: the gate cannot "
+            "tell which months it was trained on, so no month is known to be held out from it; "
+            "register it with register_candidate()"
+        )
+    return end
+
+
+@dataclass(frozen=True)
+class _GateInputs:
+    candidate: int
+    production: int | None
+    month: str
+    frame: pd.DataFrame
+
+
+def _gate_inputs(
+    workspace: Workspace,
+    dataset: ChurnDataset,
+    version: int | str,
+    name: str,
+    month: Any,
+) -> _GateInputs:
+    """Check the gate can decide on ``month``, before anything is run or written.
+
+    Raises:
+        GateDataError: the month is not after every training month of the candidate and of
+            the production version, or its rows hold one class only (the AUC is undefined).
+    """
+    candidate = get_version(workspace, name, version=version)
+    number = int(candidate.version)
+    if month is None:
+        month = candidate.tags.get("data.holdout_snapshot")
+        if not month:
+            raise InvalidParameterError(
+                f"version {number} of {name!r} has no data.holdout_snapshot tag; pass month="
+            )
+    try:
+        month = _month(month)
+    except (TypeError, ValueError) as exc:
+        raise InvalidParameterError(
+            f"month must be a date like '2025-10-01', got {month!r}"
+        ) from exc
+    known = [_month(s) for s in dataset.snapshots]
+    if month not in known:
+        raise InvalidParameterError(
+            f"gate month {month} is not a snapshot of the dataset; accepted: "
+            f"{known[0]} .. {known[-1]} (first of each month)"
+        )
+    production = aliases(workspace, name).get(PRODUCTION)
+    versions = [("candidate", candidate)]
+    if production is not None and production != number:
+        versions.append(("production", get_version(workspace, name, version=production)))
+    inside = []
+    for role, model_version in versions:
+        end = _training_end(model_version, role)
+        if month <= end:
+            inside.append(f"{role} v{model_version.version} was trained on snapshots up to {end}")
+    if inside:
+        raise GateDataError(
+            f"gate month {month} is not held out: {'; '.join(inside)}. Scoring a version on "
+            "a month it was trained on (or before its training ended) flatters it; choose a "
+            "month after every version's training"
+        )
+    frame = gate_rows(dataset, month)
+    classes = frame[TARGET].unique()
+    if len(classes) < 2:
+        raise GateDataError(
+            f"the ROC AUC is undefined on gate month {month}: its {len(frame):,} labelled rows "
+            f"are all of class {int(classes[0]) if len(classes) else 'none'} (no "
+            f"{'churner' if len(classes) and classes[0] == 0 else 'stayer'}); the gate needs "
+            "churners and stayers. Are the month's labels complete?"
+        )
+    return _GateInputs(number, production if production != number else None, month, frame)
 
 
 def _roc_auc_metric() -> Any:
@@ -706,35 +931,37 @@ def _roc_auc_metric() -> Any:
     return make_metric(eval_fn=roc_auc, greater_is_better=True, name="roc_auc")
 
 
-def _evaluate_version(
-    name: str, version: int, data: pd.DataFrame, role: str, experiment_id: str
-) -> Any:
-    """Score ``data`` with version ``version`` loaded from the registry; evaluate with MLflow.
+def _score_version(
+    name: str, version: int, frame: pd.DataFrame, role: str, experiment_id: str
+) -> pd.Series:
+    """Score the gate rows with ``version`` loaded from the registry; log it with MLflow.
 
     The model is loaded through ``models:/name/version``, exactly as a deployment would load
-    it; ``mlflow.models.evaluate`` then computes ROC AUC from its churn probabilities and logs
-    it in a nested run named after the role (``candidate`` or ``production``).
+    it; ``mlflow.models.evaluate`` logs its ROC AUC in a nested run named after the role
+    (``candidate`` or ``production``). The decision is not MLflow's: it comes from the paired
+    interval computed on the returned scores.
     """
     import mlflow
     import mlflow.sklearn
 
+    from companion.tracking import model_input
+
     model = mlflow.sklearn.load_model(f"models:/{name}/{version}")
-    scored = pd.DataFrame(
-        {TARGET: data[TARGET].to_numpy(),
-         "churn_probability": model.predict_proba(data[FEATURES])[:, 1]}
-    )
+    scores = model.predict_proba(model_input(frame))[:, 1]
+    scored = pd.DataFrame({TARGET: frame[TARGET].to_numpy(), "churn_probability": scores})
     # The experiment is explicit: a nested run would otherwise land in the default
     # experiment, whose artifacts go to ./mlruns in the current directory.
     with mlflow.start_run(experiment_id=experiment_id, run_name=f"{role} v{version}",
                           nested=True):
         mlflow.set_tags({"gate.role": role, "gate.version": str(version)})
-        return mlflow.models.evaluate(
+        mlflow.models.evaluate(
             data=scored,
             predictions="churn_probability",
             targets=TARGET,
             model_type=None,
             extra_metrics=[_roc_auc_metric()],
         )
+    return pd.Series(scores, index=frame.index)
 
 
 @_quietly
@@ -749,87 +976,69 @@ def validate_candidate(
 ) -> GateDecision:
     """Run the validation gate for ``version`` against the current production version.
 
-    Both are scored by ``mlflow.models.evaluate`` on the same held-out month (the candidate's
-    holdout snapshot unless ``month`` is given), in an MLflow run named ``gate vN``; then
-    ``mlflow.validate_evaluation_results`` applies the policy's thresholds. Nothing in the
-    registry changes.
+    First the gate month is checked (the candidate's holdout snapshot unless ``month`` is
+    given): it must come after every training month of both versions, and hold churners and
+    stayers; otherwise :class:`GateDataError` is raised before any MLflow run exists. Then,
+    in an MLflow run named ``gate vN``, both versions are loaded from the registry and score
+    the same rows (``mlflow.models.evaluate`` logs each one's ROC AUC in a nested run); the
+    candidate's DeLong interval and the paired DeLong interval of the difference are logged,
+    and :meth:`GatePolicy.decide` applies the policy to them. Nothing in the registry changes.
+
+    Raises:
+        GateDataError: the month is not held out from a version, or has a single class.
     """
     import mlflow
-    from mlflow.models.evaluation.validation import ModelValidationFailedException
 
     from companion.workspace import ensure_experiment
 
     policy = GatePolicy() if policy is None else policy
     if not isinstance(policy, GatePolicy):
         raise InvalidParameterError(f"policy must be a GatePolicy, got {type(policy).__name__}")
-    candidate = get_version(workspace, name, version=version)
-    number = int(candidate.version)
-    if month is None:
-        month = candidate.tags.get("data.holdout_snapshot")
-        if not month:
-            raise InvalidParameterError(
-                f"version {number} of {name!r} has no data.holdout_snapshot tag; pass month="
-            )
-    month = _month(month)
-    training = candidate.tags.get("data.training_snapshots", "").split(",")
-    if training[0] and max(training) >= month:
-        raise InvalidParameterError(
-            f"gate month {month} is not held out: version {number} was trained on snapshots "
-            f"up to {max(training)}; choose a later month"
-        )
-    production = aliases(workspace, name).get(PRODUCTION)
-    data = _evaluation_data(dataset, month)
+    inputs = _gate_inputs(workspace, dataset, version, name, month)
+    number, production, month, frame = (
+        inputs.candidate, inputs.production, inputs.month, inputs.frame
+    )
+    y = frame[TARGET].to_numpy()
+    rows_hash = content_hash({"gate": frame})
     _use_store(workspace)
     experiment_id = ensure_experiment(workspace, EXPERIMENT)
     with mlflow.start_run(experiment_id=experiment_id, run_name=f"gate v{number}"):
         mlflow.set_tags({"gate.candidate": str(number), "gate.month": month,
-                         "gate.policy": policy.describe()})
-        candidate_result = _evaluate_version(name, number, data, "candidate", experiment_id)
-        baseline_result = (
-            None if production is None
-            else _evaluate_version(name, production, data, "production", experiment_id)
-        )
-        try:
-            mlflow.validate_evaluation_results(
-                policy.thresholds(against_production=baseline_result is not None),
-                candidate_result=candidate_result,
-                baseline_result=baseline_result,
-            )
-            passed, failure = True, ""
-        except ModelValidationFailedException as exc:
-            passed, failure = False, str(exc)
+                         "gate.policy": policy.describe(), "gate.rows_hash": rows_hash,
+                         "gate.dataset_seed": str(dataset.config.seed)})
+        candidate_scores = _score_version(name, number, frame, "candidate", experiment_id)
+        candidate = auc_interval(y, candidate_scores)
+        production_auc = difference = None
+        if production is not None:
+            production_scores = _score_version(name, production, frame, "production",
+                                               experiment_id)
+            production_auc = auc_interval(y, production_scores)
+            difference = auc_difference(y, candidate_scores, production_scores)
+        passed, why = policy.decide(candidate, difference)
+        metrics = {"roc_auc": candidate, "production_roc_auc": production_auc,
+                   "difference": difference}
+        mlflow.log_metrics({
+            f"gate_{key}{suffix}": getattr(value, attr)
+            for key, value in metrics.items() if value is not None
+            for suffix, attr in (("", "value"), ("_low", "low"), ("_high", "high"))
+        })
         mlflow.set_tag("gate.passed", str(passed).lower())
-    candidate_auc = float(candidate_result.metrics["roc_auc"])
-    production_auc = None if baseline_result is None else float(baseline_result.metrics["roc_auc"])
-    if passed:
-        against = (
-            "nothing in production yet" if production is None
-            else f"production v{production} {production_auc:.4f}"
-        )
-        reason = (
-            f"v{number} ROC AUC {candidate_auc:.4f} on {month} meets the gate "
-            f"({policy.describe()}; {against})"
-        )
-    elif candidate_auc < policy.min_roc_auc:
-        reason = (
-            f"v{number} ROC AUC {candidate_auc:.4f} on {month} is below the floor "
-            f"{policy.min_roc_auc}"
-        )
-    elif production_auc is not None and candidate_auc - production_auc < policy.min_improvement:
-        reason = (
-            f"v{number} ROC AUC {candidate_auc:.4f} on {month} does not beat production "
-            f"v{production} ({production_auc:.4f}) by at least {policy.min_improvement}"
-        )
-    else:
-        reason = f"v{number} failed MLflow's validation on {month}: {failure}"
+    against = "nothing in production" if production is None else f"against production v{production}"
     return GateDecision(
         candidate_version=number,
         production_version=production,
         month=month,
-        candidate_roc_auc=candidate_auc,
-        production_roc_auc=production_auc,
+        candidate=candidate,
+        production=production_auc,
+        difference=difference,
         passed=passed,
-        reason=reason,
+        reason=f"v{number} on {month} ({against}): {why}",
+        policy=policy.describe(),
+        rows=len(frame),
+        churners=int(y.sum()),
+        rows_hash=rows_hash,
+        dataset_seed=int(dataset.config.seed),
+        dataset_hash=dataset.content_hash(),
     )
 
 
@@ -854,42 +1063,45 @@ def stage(
     """Put ``version`` in ``staging`` if it passes the validation gate; refuse otherwise.
 
     Under the registry lock: run :func:`validate_candidate`; on success point ``staging`` at
-    the version (replacing any version waiting there; the audit line records which), tag it
-    with the gate's result and append a ``stage`` line to the audit log.
-    On failure append a ``refuse`` line and raise; the registry is left exactly as it was.
+    the version (replacing any version waiting there; the audit line records which), record
+    the gate's data and decision on it as ``gate.*`` tags (month, rows and their hash, dataset
+    seed and hash, policy, each ROC AUC and the difference with their intervals) and append a
+    ``stage`` line to the audit log.
+    On failure append a ``refuse`` line (with the reason and the interval numbers) and raise;
+    the registry is left exactly as it was. A gate month that cannot decide (not held out, or
+    a single class) is refused the same way, before any MLflow run is created.
 
     Raises:
-        PromotionRefusedError: the candidate failed the gate (the message says by how much).
+        PromotionRefusedError: the candidate failed the gate, or the month cannot decide
+            (the message says why, with the numbers).
     """
     _check_actor_reason(actor, reason)
+    number = int(get_version(workspace, name, version=version).version)
     with registry_lock(workspace):
-        decision = validate_candidate(
-            workspace, dataset, version, name=name, month=month, policy=policy
-        )
-        number = decision.candidate_version
         previous = aliases(workspace, name).get(STAGING)
-        if not decision.passed:
+
+        def refuse(why: str, cause: Exception | None = None) -> None:
             _append_audit(
                 workspace,
                 _audit_entry(clock, actor, "refuse", name, STAGING, number, previous,
-                             f"{reason} | refused: {decision.reason}"),
+                             f"{reason} | refused: {why}"),
             )
             raise PromotionRefusedError(
-                f"model {name!r} version {number} may not enter {STAGING!r}: {decision.reason}. "
+                f"model {name!r} version {number} may not enter {STAGING!r}: {why}. "
                 "The registry is unchanged."
+            ) from cause
+
+        try:
+            decision = validate_candidate(
+                workspace, dataset, number, name=name, month=month, policy=policy
             )
+        except GateDataError as exc:
+            refuse(str(exc).rstrip("."), exc)
+        if not decision.passed:
+            refuse(decision.reason)
         client = _client(workspace)
         client.set_registered_model_alias(name, STAGING, str(number))
-        for key, value in {
-            "gate.result": "passed",
-            "gate.month": decision.month,
-            "gate.roc_auc": f"{decision.candidate_roc_auc:.4f}",
-            "gate.production_version": str(decision.production_version or ""),
-            "gate.production_roc_auc": (
-                "" if decision.production_roc_auc is None
-                else f"{decision.production_roc_auc:.4f}"
-            ),
-        }.items():
+        for key, value in decision.tags().items():
             client.set_model_version_tag(name, str(number), key, value)
         _append_audit(
             workspace,
@@ -996,7 +1208,8 @@ def build_baseline(workspace: Workspace) -> RegisteredVersion:
     """Register Lumen's first churn model and take it through staging to production.
 
     A gradient-boosting model trained on the first monthly snapshot, gated on the second
-    (nothing is in production yet, so only the ROC AUC floor applies).
+    with the default :class:`GatePolicy` (nothing is in production yet, so only the floor
+    applies: the lower end of its ROC AUC interval must exceed 0.6).
     """
     dataset = workspace.require("data")
     snapshots = dataset.snapshots

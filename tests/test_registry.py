@@ -6,6 +6,7 @@ model name, so tests do not depend on each other's state.
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import threading
 from datetime import UTC, datetime
@@ -13,16 +14,18 @@ from datetime import UTC, datetime
 import numpy as np
 import pandas as pd
 import pytest
+from sklearn.metrics import roc_auc_score
 
 from companion import registry
-from companion.data import SimulationConfig
+from companion.data import SimulationConfig, content_hash
 from companion.errors import CompanionError, InvalidParameterError, UnknownNameError, WorkspaceError
-from companion.registry import GatePolicy, PromotionRefusedError
-from companion.training import FEATURES, evaluate, snapshot_features
+from companion.evaluation import Estimate, auc_difference, auc_interval
+from companion.registry import GateDataError, GatePolicy, PromotionRefusedError
+from companion.training import FEATURES, TARGET, evaluate, snapshot_features
 from companion.workspace import Workspace
 
-LENIENT = GatePolicy(min_roc_auc=0.5, min_improvement=0.001)
-"""A policy every sensible model passes; the first test of a gate uses real numbers instead."""
+LENIENT = GatePolicy(min_roc_auc=0.5, margin=0.2, rule="non-inferiority")
+"""A policy every sensible model passes (not worse than production by 0.2)."""
 
 STUMP = {"kind": "gbm", "last": 1, "params": {"max_iter": 1, "max_leaf_nodes": 2}}
 """A deliberately weak production model (one split): any real candidate beats it."""
@@ -64,19 +67,59 @@ def release(ws, dataset, version, name, policy=LENIENT):
 # --------------------------------------------------------------------------- policy
 
 
-def test_gate_policy_thresholds_and_bad_values() -> None:
-    policy = GatePolicy(min_roc_auc=0.72, min_improvement=0.01)
-    threshold = policy.thresholds()["roc_auc"]
-    assert (threshold.threshold, threshold.min_absolute_change, threshold.greater_is_better) == (
-        0.72, 0.01, True,
-    )
-    assert policy.thresholds(against_production=False)["roc_auc"].min_absolute_change is None
+def test_gate_policy_describes_its_rule_and_rejects_bad_values() -> None:
+    superiority = GatePolicy(min_roc_auc=0.6, margin=0.02)
+    assert superiority.bound == 0.02 and superiority.rule == "superiority"
+    assert "interval > 0.6" in superiority.describe()
+    assert "(candidate - production) > +0.02 (superiority)" in superiority.describe()
+    inferiority = GatePolicy(min_roc_auc=0.6, margin=0.02, rule="non-inferiority")
+    assert inferiority.bound == -0.02
+    assert "> -0.02 (non-inferiority)" in inferiority.describe()
     with pytest.raises(InvalidParameterError, match="min_roc_auc .* got 1.5"):
         GatePolicy(min_roc_auc=1.5)
-    with pytest.raises(InvalidParameterError, match="min_improvement .* got 0"):
-        GatePolicy(min_improvement=0)
+    with pytest.raises(InvalidParameterError, match=r"margin must lie in \[0, 0.5\).* got -0.1"):
+        GatePolicy(margin=-0.1)
+    with pytest.raises(InvalidParameterError,
+                       match="rule must be one of 'superiority', 'non-inferiority', got 'better'"):
+        GatePolicy(rule="better")
     with pytest.raises(InvalidParameterError, match="must be a number, got 'high'"):
         GatePolicy(min_roc_auc="high")
+    with pytest.raises(InvalidParameterError, match="candidate must be an Estimate"):
+        superiority.decide(0.8, None)
+
+
+def test_superiority_passes_only_when_the_lower_bound_clears_the_margin() -> None:
+    policy = GatePolicy(min_roc_auc=0.6, margin=0.02)
+    good = Estimate(0.80, 0.78, 0.82)
+    assert policy.decide(good, Estimate(0.05, 0.03, 0.07))[0] is True
+    # A point estimate well above the margin is not enough: the interval must clear it.
+    passed, why = policy.decide(good, Estimate(0.05, 0.015, 0.085))
+    assert not passed and "+0.050 [+0.015, +0.085] does not lie above +0.02" in why
+    assert not policy.decide(good, Estimate(0.0, -0.02, 0.02))[0]
+    # Non-inferiority accepts a small loss whose interval stays above -margin.
+    small_loss = Estimate(-0.005, -0.015, 0.005)
+    assert not policy.decide(good, small_loss)[0]
+    assert GatePolicy(margin=0.02, rule="non-inferiority").decide(good, small_loss)[0]
+    # The floor reads the lower end of the candidate's interval, not its point estimate.
+    passed, why = policy.decide(Estimate(0.64, 0.58, 0.70), None)
+    assert not passed and "lower end 0.580 is not above 0.6" in why
+    assert policy.decide(Estimate(0.64, 0.61, 0.67), None)[0]
+
+
+def test_a_tiny_improvement_inside_the_interval_is_refused_a_clear_one_passes() -> None:
+    rng = np.random.default_rng(0)
+    n = 20_000
+    y = (rng.random(n) < 0.05).astype(int)
+    production = y + rng.normal(0, 1, n)
+    tiny = production + 0.08 * y + rng.normal(0, 0.3, n)
+    clear = production + 0.6 * y + rng.normal(0, 0.3, n)
+    policy = GatePolicy(min_roc_auc=0.6, margin=0.005)
+    small = auc_difference(y, tiny, production)
+    assert small.value > policy.margin > small.low  # better on average, not shown better
+    assert policy.decide(auc_interval(y, tiny), small)[0] is False
+    large = auc_difference(y, clear, production)
+    assert large.low > 0.09
+    assert policy.decide(auc_interval(y, clear), large)[0] is True
 
 
 # --------------------------------------------------------------------------- versions
@@ -127,36 +170,52 @@ def test_register_candidate_rejects_bad_input_and_registers_nothing(ws, dataset)
 # --------------------------------------------------------------------------- gate and moves
 
 
+def _runs(ws):
+    from mlflow.tracking import MlflowClient
+
+    client = MlflowClient(ws.tracking_uri)
+    experiment = client.get_experiment_by_name(registry.EXPERIMENT)
+    return client, ([] if experiment is None else client.search_runs([experiment.experiment_id]))
+
+
 def test_gate_scores_both_versions_on_the_same_month(ws, dataset, tmp_path, monkeypatch) -> None:
     monkeypatch.chdir(tmp_path)  # nothing may be written to the current directory
     name = "gate"
     baseline = register(ws, dataset, name, holdout=1, **STUMP)
     release(ws, dataset, baseline.version, name)
     candidate = register(ws, dataset, name, last=3, holdout=3)
+    policy = GatePolicy(min_roc_auc=0.6, margin=0.01)
     decision = registry.validate_candidate(ws, dataset, candidate.version, name=name,
-                                           policy=LENIENT)
+                                           policy=policy)
     month = snapshot_features(dataset, [dataset.snapshots[3]])
+    y = month[TARGET].to_numpy()
+    new_scores = candidate.model.predict_proba(month[FEATURES])[:, 1]
+    old_scores = baseline.model.predict_proba(month[FEATURES])[:, 1]
     assert decision.month == str(dataset.snapshots[3].date())
     assert decision.production_version == baseline.version
+    assert decision.candidate == auc_interval(y, new_scores)
+    assert decision.production == auc_interval(y, old_scores)
+    assert decision.difference == auc_difference(y, new_scores, old_scores)
     assert decision.candidate_roc_auc == pytest.approx(evaluate(candidate.model, month)["roc_auc"])
-    assert decision.production_roc_auc == pytest.approx(evaluate(baseline.model, month)["roc_auc"])
-    assert decision.passed == (
-        decision.candidate_roc_auc >= LENIENT.min_roc_auc
-        and decision.candidate_roc_auc - decision.production_roc_auc >= LENIENT.min_improvement
-    )
+    assert decision.difference.low < decision.difference.value < decision.difference.high
+    assert decision.passed == (decision.candidate.low > 0.6 and decision.difference.low > 0.01)
+    assert (decision.rows, decision.churners) == (len(y), int(y.sum()))
     assert list(tmp_path.iterdir()) == []
     # Every run of the gate (the parent and one nested run per model) is in the registry's
-    # experiment, none in MLflow's default experiment.
-    from mlflow.tracking import MlflowClient
-
-    client = MlflowClient(ws.tracking_uri)
-    gate_experiment = client.get_experiment_by_name(registry.EXPERIMENT).experiment_id
+    # experiment, none in MLflow's default experiment; the parent holds the intervals.
+    client, runs = _runs(ws)
     role_filter = "tags.`gate.role` = 'candidate'"
     assert client.search_runs(["0"], filter_string=role_filter) == []
-    assert len(client.search_runs([gate_experiment], filter_string=role_filter)) >= 1
-    with pytest.raises(InvalidParameterError, match="is not held out"):
+    gate_run = next(r for r in runs if r.data.tags.get("gate.candidate") == str(candidate.version)
+                    and r.data.tags.get("gate.month") == decision.month)
+    assert gate_run.data.metrics["gate_difference_low"] == pytest.approx(decision.difference.low)
+    assert gate_run.data.tags["gate.rows_hash"] == decision.rows_hash
+    with pytest.raises(GateDataError, match="is not held out: candidate v2 was trained on "
+                       "snapshots up to " + str(dataset.snapshots[2].date())):
         registry.validate_candidate(ws, dataset, candidate.version, name=name,
                                     month=dataset.snapshots[1])
+    with pytest.raises(InvalidParameterError, match="not a snapshot of the dataset; accepted"):
+        registry.validate_candidate(ws, dataset, candidate.version, name=name, month="2031-01-01")
 
 
 def test_refused_candidate_leaves_the_registry_unchanged(ws, dataset) -> None:
@@ -165,18 +224,107 @@ def test_refused_candidate_leaves_the_registry_unchanged(ws, dataset) -> None:
     release(ws, dataset, baseline.version, name)
     worse = register(ws, dataset, name, first=1, last=2, params={"C": 0.01})
     before = registry.registry_state(ws, name)
-    strict = GatePolicy(min_roc_auc=0.5, min_improvement=0.5)
+    strict = GatePolicy(min_roc_auc=0.5, margin=0.4)
     with pytest.raises(PromotionRefusedError, match=r"version 2 may not enter 'staging'.*"
-                       r"does not beat production v1 .* by at least 0.5.*unchanged"):
+                       r"against production v1.*does not lie above \+0.4.*unchanged"):
         registry.stage(ws, dataset, worse.version, actor="ben", reason="quick", name=name,
                        policy=strict, clock=fixed_clock)
-    with pytest.raises(PromotionRefusedError, match="below the floor 0.99"):
+    with pytest.raises(PromotionRefusedError, match="is not above 0.99"):
         registry.stage(ws, dataset, worse.version, actor="ben", reason="quick", name=name,
                        policy=GatePolicy(min_roc_auc=0.99), clock=fixed_clock)
     assert registry.registry_state(ws, name) == before
     audit = registry.read_audit(ws, name)
     assert list(audit["action"]) == ["stage", "promote", "refuse", "refuse"]
     assert audit["version"].iloc[-1] == worse.version
+    assert "[" in audit["reason"].iloc[-2]  # the refusal records the interval numbers
+
+
+def test_gate_refuses_a_month_production_was_trained_on(ws, dataset) -> None:
+    name = "in-sample"
+    # Production was trained on later months than the candidate: the candidate's holdout
+    # month is inside production's training data, where production would look too good.
+    production = register(ws, dataset, name, first=2, last=4, holdout=4)
+    release(ws, dataset, production.version, name)
+    candidate = register(ws, dataset, name, first=0, last=2, holdout=3)
+    end = str(dataset.snapshots[3].date())
+    with pytest.raises(GateDataError, match=f"production v1 was trained on snapshots up to {end}"):
+        registry.validate_candidate(ws, dataset, candidate.version, name=name, policy=LENIENT)
+    before = registry.registry_state(ws, name)
+    _, runs_before = _runs(ws)
+    with pytest.raises(PromotionRefusedError, match="may not enter 'staging': gate month "
+                       f"{end} is not held out: production v1"):
+        registry.stage(ws, dataset, candidate.version, actor="dan", reason="r", name=name,
+                       policy=LENIENT, clock=fixed_clock)
+    assert registry.registry_state(ws, name) == before
+    assert len(_runs(ws)[1]) == len(runs_before)
+    audit = registry.read_audit(ws, name)
+    assert (audit["action"].iloc[-1], audit["version"].iloc[-1]) == ("refuse", candidate.version)
+    assert "not held out: production v1" in audit["reason"].iloc[-1]
+    # A later month, after both versions' training, is accepted.
+    later = registry.validate_candidate(ws, dataset, candidate.version, name=name,
+                                        month=dataset.snapshots[4], policy=LENIENT)
+    assert later.month == str(dataset.snapshots[4].date())
+
+
+def test_one_class_month_is_refused_audited_and_leaves_no_run(ws, dataset) -> None:
+    name = "one-class"
+    release(ws, dataset, register(ws, dataset, name, **STUMP).version, name)
+    candidate = register(ws, dataset, name, last=3, holdout=3)
+    # The last month's labels are not in yet, and a label job wrote 0 for every customer.
+    last = dataset.snapshots[4]
+    labels = dataset.labels.copy()
+    labels.loc[labels["snapshot_timestamp"] == last, TARGET] = 0
+    unlabelled = dataclasses.replace(dataset, labels=labels)
+    before = registry.registry_state(ws, name)
+    client, runs_before = _runs(ws)
+    rows = int((labels["snapshot_timestamp"] == last).sum())
+    with pytest.raises(PromotionRefusedError,
+                       match=rf"ROC AUC is undefined on gate month {last.date()}: its {rows:,} "
+                       r"labelled rows are all of class 0 \(no churner\)"):
+        registry.stage(ws, unlabelled, candidate.version, actor="cron", reason="monthly",
+                       name=name, month=last, policy=LENIENT, clock=fixed_clock)
+    assert registry.registry_state(ws, name) == before
+    client, runs_after = _runs(ws)
+    assert len(runs_after) == len(runs_before)
+    experiment = client.get_experiment_by_name(registry.EXPERIMENT).experiment_id
+    assert client.search_runs([experiment], filter_string="attributes.status = 'FAILED'") == []
+    audit = registry.read_audit(ws, name)
+    assert (audit["actor"].iloc[-1], audit["action"].iloc[-1]) == ("cron", "refuse")
+    assert "undefined" in audit["reason"].iloc[-1]
+
+
+def test_gate_data_and_decision_are_recorded_on_the_version(ws, dataset) -> None:
+    name = "recorded"
+    release(ws, dataset, register(ws, dataset, name, **STUMP).version, name)
+    candidate = register(ws, dataset, name, last=3, holdout=3)
+    decision = registry.stage(ws, dataset, candidate.version, actor="ana", reason="r", name=name,
+                              policy=LENIENT, clock=fixed_clock)
+    tags = registry.get_version(ws, name, version=candidate.version).tags
+    month = dataset.snapshots[3]
+    rows = registry.gate_rows(dataset, month)
+    assert tags["data.training_end"] == str(dataset.snapshots[2].date())
+    assert tags["data.dataset_seed"] == tags["gate.dataset_seed"] == "3"
+    assert tags["gate.result"] == "passed" and tags["gate.month"] == str(month.date())
+    assert tags["gate.rows_hash"] == content_hash({"gate": rows}) == decision.rows_hash
+    assert tags["gate.rows"] == str(len(rows))
+    assert tags["gate.churners"] == str(int(rows[TARGET].sum()))
+    assert tags["gate.dataset_hash"] == dataset.content_hash()
+    assert tags["gate.policy"] == LENIENT.describe()
+    assert tags["gate.production_version"] == "1"
+    low, value, high = (float(tags[f"gate.difference{s}"]) for s in ("_low", "", "_high"))
+    assert low < value < high and low > LENIENT.bound
+    assert (float(tags["gate.roc_auc_low"]), float(tags["gate.roc_auc"])) == (
+        round(decision.candidate.low, 4), round(decision.candidate.value, 4))
+    assert tags["gate.reason"] == decision.reason and "[" in decision.reason
+
+
+def test_oracle_interval_ranks_by_the_true_probabilities(dataset) -> None:
+    month = dataset.snapshots[2]
+    oracle = registry.oracle_interval(dataset, month)
+    rows = registry.gate_rows(dataset, month)[["customer_id", "snapshot_timestamp", TARGET]]
+    truth = rows.merge(dataset.truth, on=["customer_id", "snapshot_timestamp"])
+    assert oracle.value == pytest.approx(roc_auc_score(truth[TARGET], truth["churn_probability"]))
+    assert 0.6 < oracle.low < oracle.value < oracle.high < 1.0
 
 
 def test_promote_only_from_staging_and_audit_who_when_why(ws, dataset) -> None:
@@ -298,7 +446,7 @@ def test_racing_releases_of_different_candidates_agree_with_the_audit(ws, datase
         start.wait()
         try:
             registry.stage(ws, dataset, version, actor=f"job-{version}", reason="r", name=name,
-                           policy=GatePolicy(min_roc_auc=0.5, min_improvement=0.0001))
+                           policy=LENIENT)
             registry.promote(ws, version, actor=f"job-{version}", reason="r", name=name)
             promoted.append(version)
         except PromotionRefusedError:
@@ -350,11 +498,17 @@ def test_read_audit_of_an_empty_workspace_is_an_empty_table(tmp_path) -> None:
 def test_baseline_prerequisite_registers_and_promotes_version_1(tmp_path) -> None:
     workspace = Workspace.create(
         "baseline", root=tmp_path,
-        config=SimulationConfig(n_customers=1500, months=2, seed=3, scenarios=()),
+        config=SimulationConfig(n_customers=3000, months=2, seed=3, scenarios=()),
     )
     baseline = workspace.require("baseline")
     assert baseline.version == 1 and baseline.kind == "gbm"
     assert registry.aliases(workspace) == {"production": 1}
+    tags = registry.get_version(workspace, version=1).tags
+    # Gated with the default policy on the second month: nothing to compare with, so only
+    # the floor applies, to the lower end of the interval.
+    assert tags["gate.month"] == "2025-02-01" and tags["gate.production_version"] == ""
+    assert float(tags["gate.roc_auc_low"]) > GatePolicy().min_roc_auc
+    assert tags["gate.difference"] == ""
     audit = registry.read_audit(workspace)
     assert list(zip(audit["actor"], audit["action"], strict=True)) == [
         ("setup", "stage"), ("setup", "promote")]
