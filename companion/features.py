@@ -120,28 +120,56 @@ _SUMMED = {
 # --------------------------------------------------------------------------- feature tables
 
 
-def activity_feature_table(dataset: ChurnDataset) -> pd.DataFrame:
+def activity_feature_table(
+    dataset: ChurnDataset, until: pd.Timestamp | str | None = None
+) -> pd.DataFrame:
     """Return one row per customer and week with the rolling aggregates feature views read.
 
     A row stamped ``event_timestamp`` summarises the weeks ending in ``(t - window, t]``: the
     same windows :func:`companion.training.snapshot_features` uses, precomputed for every week
     because a Feast feature view reads columns, it does not aggregate. ``created_timestamp``
-    (when the weekly row reached the warehouse) is kept for Feast's tie-breaking.
+    (when the weekly row reached the warehouse) is kept: Feast breaks ties with it and the
+    companion's join uses it to skip rows that had not arrived yet. A window whose values are
+    all missing sums to NaN.
+
+    Args:
+        dataset: the simulated dataset.
+        until: keep only weeks stamped at or before this time (the windows only look back, so
+            the rows kept are exactly those of the full table); None keeps every week.
     """
     _check_dataset(dataset)
-    activity = dataset.activity.sort_values([ENTITY_KEY, EVENT_TIMESTAMP], kind="mergesort")
+    activity = dataset.activity
+    if until is not None:
+        activity = activity[activity[EVENT_TIMESTAMP] <= _timestamp("until", until)]
+    activity = activity.sort_values([ENTITY_KEY, EVENT_TIMESTAMP], kind="mergesort")
     activity = activity.reset_index(drop=True)
-    columns = list(_SUMMED.values())
-    values = activity[[ENTITY_KEY, EVENT_TIMESTAMP, *columns]].copy()
-    values["weeks_seen"] = 1.0
-    grouped = values.groupby(ENTITY_KEY, sort=False)
     table = activity[[ENTITY_KEY, EVENT_TIMESTAMP, CREATED_TIMESTAMP]].copy()
+    codes = pd.factorize(activity[ENTITY_KEY], sort=False)[0].astype("int64")
+    times = activity[EVENT_TIMESTAMP].to_numpy(dtype="datetime64[ns]").astype("int64")
+    # Rows are sorted by (customer, time): a window is a contiguous run of rows, found by
+    # binary search on (customer, time) and summed as a difference of running sums.
+    lags = [pd.Timedelta(w).value for w in _WINDOWS.values()]
+    grid = np.unique(np.concatenate([times, *[times - lag for lag in lags]]))
+    stride = len(grid) + 1
+
+    def position(stamps: np.ndarray) -> np.ndarray:  # exact, ordered by (customer, time)
+        return codes * stride + np.searchsorted(grid, stamps)
+
+    here = position(times)
+    values = {name: activity[column].to_numpy(dtype="float64")
+              for name, column in _SUMMED.items()}
+    values["weeks_seen"] = np.ones(len(activity))
     for suffix, window in _WINDOWS.items():
-        rolled = grouped.rolling(window, on=EVENT_TIMESTAMP)[[*columns, "weeks_seen"]].sum()
-        rolled = rolled.reset_index(drop=True)  # same order: groups are contiguous and sorted
-        for name, column in _SUMMED.items():
-            table[f"{name}_{suffix}"] = rolled[column].to_numpy(dtype="float64")
-        table[f"weeks_seen_{suffix}"] = rolled["weeks_seen"].to_numpy(dtype="float64")
+        lag = pd.Timedelta(window).value
+        first = np.searchsorted(here, position(times - lag), side="right")
+        for name, array in values.items():
+            known = ~np.isnan(array)
+            total = np.concatenate([[0.0], np.cumsum(np.where(known, array, 0.0))])
+            count = np.concatenate([[0], np.cumsum(known)])
+            index = np.arange(len(array))
+            summed = total[index + 1] - total[first]
+            summed[(count[index + 1] - count[first]) == 0] = np.nan
+            table[f"{name}_{suffix}"] = summed
     table["minutes_change_4w"] = 2 * table["minutes_4w"] - table["minutes_8w"]
     signup = activity[ENTITY_KEY].map(dataset.customers.set_index(ENTITY_KEY)["signup_date"])
     table["tenure_days"] = (activity[EVENT_TIMESTAMP] - signup).dt.days.astype("float64")
@@ -193,14 +221,23 @@ def point_in_time_join(
     entity_timestamp: str = EVENT_TIMESTAMP,
     feature_timestamp: str = EVENT_TIMESTAMP,
     created_timestamp: str | None = None,
+    arrived_only: bool = False,
 ) -> pd.DataFrame:
     """Attach to each entity row the latest feature values known at its timestamp.
 
-    For an entity row ``(key, t)`` the joined feature row is the one of the same key with the
-    greatest ``feature_timestamp <= t`` (ties broken by the greatest ``created_timestamp``,
-    then by the later row), and, with a ``ttl``, no older than ``t - ttl``. With no such row
-    the feature columns are empty (NaN): no entity row is ever dropped. This is the join Feast
-    performs; ``feature_time`` records which feature row was used.
+    For an entity row ``(key, t)`` the eligible feature rows are those of the same key with
+    ``feature_timestamp <= t`` (and, with ``arrived_only``, ``created_timestamp <= t``: rows
+    that had *arrived* by ``t``). The joined row is the eligible one with the greatest
+    ``feature_timestamp``; ties are broken by the greatest ``created_timestamp``, a missing
+    created timestamp counting as the oldest (it loses to any known one), then by the later
+    row of ``features``. With a ``ttl`` the joined row must also be no older than ``t - ttl``
+    (ends included). With no such row the feature columns are empty (NaN): no entity row is
+    ever dropped.
+
+    Without ``arrived_only`` this is the join Feast performs (on event time only). With it,
+    the training set holds only what was known at ``t``: a weekly row stamped at ``t`` but
+    loaded hours later is skipped for the one before it. A row with no created timestamp is
+    taken to have arrived at its event timestamp (nothing later is known about it).
 
     Args:
         entities: the rows to enrich, e.g. labels with their snapshot timestamps.
@@ -210,16 +247,28 @@ def point_in_time_join(
         key: the entity key column, present in both frames.
         entity_timestamp: the entity rows' timestamp column.
         feature_timestamp: the feature rows' timestamp column.
-        created_timestamp: optional feature column that breaks ties between equal timestamps.
+        created_timestamp: optional feature column: when each row arrived; breaks ties.
+        arrived_only: keep only feature rows whose ``created_timestamp`` is at or before the
+            entity timestamp (needs ``created_timestamp``).
 
     Returns:
-        ``entities`` in their original order, with ``columns`` and ``feature_time`` added.
+        ``entities`` in their original order, with ``columns`` and ``feature_time`` (the
+        joined row's timestamp) added, and ``feature_created`` (its created timestamp) when
+        ``created_timestamp`` is given.
     """
     columns = list(columns)
+    if not isinstance(arrived_only, bool):
+        raise InvalidParameterError(f"arrived_only must be True or False, got {arrived_only!r}")
+    if arrived_only and not created_timestamp:
+        raise InvalidParameterError(
+            "arrived_only=True needs created_timestamp: the column saying when each feature "
+            "row arrived"
+        )
     _check_columns("entities", entities, [key, entity_timestamp])
     _check_columns("features", features, [key, feature_timestamp, *columns]
                    + ([created_timestamp] if created_timestamp else []))
-    clash = [c for c in [*columns, "feature_time"] if c in entities.columns]
+    added = [*columns, "feature_time"] + (["feature_created"] if created_timestamp else [])
+    clash = [c for c in added if c in entities.columns]
     if clash:
         raise InvalidParameterError(
             f"entities already have column(s) {clash}; drop or rename them before the join"
@@ -233,23 +282,55 @@ def point_in_time_join(
     left = entities.reset_index(drop=True).copy()
     left["_row"] = np.arange(len(left))
     left["_t"] = pd.to_datetime(left[entity_timestamp]).astype("datetime64[ns]")
-    order = [feature_timestamp] + ([created_timestamp] if created_timestamp else [])
-    right = features[[key, *order, *columns]].copy()
-    right["_t"] = pd.to_datetime(right[feature_timestamp]).astype("datetime64[ns]")
-    right["feature_time"] = right["_t"]
-    right = right.sort_values(["_t", *order[1:]], kind="mergesort")
-    right = right[[key, "_t", "feature_time", *columns]]
+
+    # Rank the feature rows by preference: event time, then created time (missing first, so
+    # it loses), then position. The best eligible row is the one of highest rank.
+    right = pd.DataFrame({key: features[key].to_numpy(),
+                          "_ev": pd.to_datetime(features[feature_timestamp]).to_numpy(
+                              dtype="datetime64[ns]")})
+    if created_timestamp:
+        right["_cr"] = pd.to_datetime(features[created_timestamp]).to_numpy(
+            dtype="datetime64[ns]")
+    else:
+        right["_cr"] = pd.NaT
+    right["_pos"] = np.arange(len(right))
+    ranked = right.sort_values(["_ev", "_cr", "_pos"], kind="mergesort", na_position="first")
+    right["_rank"] = np.empty(len(right), dtype="int64")
+    right.loc[ranked.index, "_rank"] = np.arange(len(right))
+    # A row becomes eligible at its event time, or at its arrival if that is later.
+    right["_t"] = right["_ev"]
+    if arrived_only:
+        right["_t"] = right[["_ev", "_cr"]].max(axis=1).astype("datetime64[ns]")
+    # Eligible rows at t are those with _t <= t: a prefix in _t order. Its best row is the
+    # running maximum of the rank within each key.
+    right = right.sort_values([key, "_t", "_rank"], kind="mergesort")
+    right["_best"] = right.groupby(key, sort=False)["_rank"].cummax()
+    right = right.sort_values("_t", kind="mergesort")[[key, "_t", "_best"]]
     joined = pd.merge_asof(
-        left.sort_values("_t", kind="mergesort"),
-        right,
-        on="_t",
-        by=key,
-        direction="backward",
-        allow_exact_matches=True,
-        tolerance=pd.Timedelta(ttl) if ttl is not None else None,
+        left.sort_values("_t", kind="mergesort"), right, on="_t", by=key,
+        direction="backward", allow_exact_matches=True,
     )
-    joined = joined.sort_values("_row").drop(columns=["_row", "_t"]).reset_index(drop=True)
-    return joined
+    best = joined["_best"].to_numpy(dtype="float64")
+    found = ~np.isnan(best)
+    by_rank = ranked.index.to_numpy()  # by_rank[r]: the position in features of rank r
+    rows = by_rank[best[found].astype("int64")]
+    source = features.reset_index(drop=True)
+    event = pd.to_datetime(source[feature_timestamp]).to_numpy(dtype="datetime64[ns]")
+    if ttl is not None:
+        fresh = joined["_t"].to_numpy()[found] - event[rows] <= np.timedelta64(pd.Timedelta(ttl))
+        found[found] = fresh
+        rows = rows[fresh]
+    taken = {c: source[c] for c in columns}
+    taken["feature_time"] = pd.Series(event, dtype="datetime64[ns]")
+    if created_timestamp:
+        taken["feature_created"] = pd.Series(
+            pd.to_datetime(source[created_timestamp]).to_numpy(dtype="datetime64[ns]"))
+    for name, values in taken.items():
+        column = values.iloc[rows].reset_index(drop=True)
+        column.index = np.flatnonzero(found)
+        joined[name] = column.reindex(np.arange(len(joined))).to_numpy()
+    joined = joined.sort_values("_row").drop(columns=["_row", "_t", "_best"])
+    return joined.reset_index(drop=True)
 
 
 def latest_value_join(
@@ -278,6 +359,33 @@ def latest_value_join(
         columns={feature_timestamp: "feature_time"}
     )
     return entities.reset_index(drop=True).merge(latest, on=key, how="left")
+
+
+def training_set(
+    entities: pd.DataFrame,
+    activity: pd.DataFrame,
+    profile: pd.DataFrame,
+    version: str,
+    *,
+    arrived_only: bool = True,
+) -> pd.DataFrame:
+    """Build a training set of feature ``version`` with the companion's point-in-time join.
+
+    Activity features come from ``activity`` (:func:`activity_feature_table`) within
+    :data:`ACTIVITY_TTL`, by default only from rows that had *arrived* by each entity's
+    timestamp (what Lumen knew then; Feast joins on event time only); profile features come
+    from ``profile`` (:func:`profile_feature_table`), the row in force at that time. The
+    columns are those of :func:`historical_features` for the version's feature service:
+    the entity columns, then the activity features, then the profile features.
+    """
+    spec = FEATURE_VERSIONS[check_choice("feature version", version, FEATURE_VERSIONS)]
+    _check_columns("entities", entities, [ENTITY_KEY, EVENT_TIMESTAMP])
+    joined = point_in_time_join(
+        entities, activity, spec["activity"], ttl=ACTIVITY_TTL,
+        created_timestamp=CREATED_TIMESTAMP, arrived_only=arrived_only,
+    ).drop(columns=["feature_time", "feature_created"])
+    joined = point_in_time_join(joined, profile, PROFILE_FEATURES).drop(columns="feature_time")
+    return joined
 
 
 # --------------------------------------------------------------------------- the Feast repo
@@ -395,17 +503,22 @@ def feature_definitions(repo: FeatureRepo | str | os.PathLike[str]) -> dict[str,
 
 
 def apply_feature_repo(
-    repo_dir: str | os.PathLike[str], dataset: ChurnDataset
+    repo_dir: str | os.PathLike[str],
+    dataset: ChurnDataset,
+    until: pd.Timestamp | str | None = None,
 ) -> tuple[FeatureRepo, FeatureStore]:
     """Write the feature tables into ``repo_dir/data`` and apply the definitions to Feast.
 
-    The source files are written to a temporary name, then moved into place, so a failure
-    leaves no half-written source behind. Returns the repo and its (DuckDB) feature store.
+    ``until`` limits the weekly activity source to the weeks stamped up to then (a chapter
+    that only serves its first months need not load the rest); the profile source is always
+    whole. The source files are written to a temporary name, then moved into place, so a
+    failure leaves no half-written source behind. Returns the repo and its (DuckDB) store.
     """
     _check_dataset(dataset)
+    weekly = activity_feature_table(dataset, until=until)
     repo = FeatureRepo(Path(repo_dir).resolve())
     (repo.path / "data").mkdir(parents=True, exist_ok=True)
-    _write_parquet(activity_feature_table(dataset), repo.activity_source)
+    _write_parquet(weekly, repo.activity_source)
     _write_parquet(profile_feature_table(dataset), repo.profile_source)
     store = feature_store(repo)
     with quiet_feast():
@@ -681,6 +794,18 @@ def _feature_order(name: str) -> int:
     return ordered.index(name)
 
 
+def _timestamp(name: str, value: Any) -> pd.Timestamp:
+    try:
+        stamp = pd.Timestamp(value)
+    except (TypeError, ValueError) as exc:
+        raise InvalidParameterError(
+            f"{name} must be a timestamp or a date string like '2025-06-01', got {value!r}"
+        ) from exc
+    if pd.isna(stamp):
+        raise InvalidParameterError(f"{name} must be a timestamp, got {value!r}")
+    return stamp
+
+
 def _utc(timestamp: pd.Timestamp) -> Any:
     if timestamp.tzinfo is None:
         timestamp = timestamp.tz_localize("UTC")
@@ -708,5 +833,6 @@ __all__ = [
     "apply_feature_repo", "build_features", "history_start", "feature_definitions", "feature_store",
     "historical_features", "latest_value_join", "materialize", "model_frame", "online_features",
     "point_in_time_join", "profile_feature_table", "read_model_record", "record_model_version",
-    "repo_config", "score_version", "service_features", "train_version", "version_columns",
+    "repo_config", "score_version", "service_features", "train_version", "training_set",
+    "version_columns",
 ]

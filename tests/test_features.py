@@ -69,6 +69,38 @@ def test_profile_table_has_one_row_per_customer(dataset):
     assert profile["plan"].isin(["basic", "standard", "premium"]).all()
 
 
+def test_profile_table_has_a_row_at_sign_up_and_at_each_price_change():
+    dataset = generate(n_customers=300, seed=3)  # the default twelve months, with the price rise
+    profile = F.profile_feature_table(dataset)
+    rise = pd.Timestamp("2025-09-01")
+    customers = dataset.customers
+    raised = customers["plan"].isin(["standard", "premium"]) & (customers["signup_date"] < rise)
+    assert raised.sum() > 50
+    assert len(profile) == len(customers) + int(raised.sum())
+    at_rise = profile[profile["event_timestamp"] == rise]
+    assert sorted(at_rise["customer_id"]) == sorted(customers.loc[raised, "customer_id"])
+    assert set(at_rise.groupby("plan")["monthly_fee"].first().items()) == {
+        ("premium", 21.99), ("standard", 14.99)}
+    ids = customers.loc[raised, "customer_id"].head(5).tolist()
+    before = pd.DataFrame({"customer_id": ids, "event_timestamp": rise - pd.Timedelta(days=1)})
+    after = before.assign(event_timestamp=rise)
+    fee_before = F.point_in_time_join(before, profile, ["monthly_fee"])["monthly_fee"]
+    fee_after = F.point_in_time_join(after, profile, ["monthly_fee"])["monthly_fee"]
+    assert set(fee_before) <= {12.99, 17.99} and set(fee_after) <= {14.99, 21.99}
+    assert ((fee_after - fee_before).round(2).isin([2.0, 4.0])).all()
+
+
+def test_activity_table_until_keeps_exactly_the_earlier_rows(dataset):
+    full = F.activity_feature_table(dataset)
+    cut = dataset.snapshots[2]
+    part = F.activity_feature_table(dataset, until=cut)
+    assert part["event_timestamp"].max() <= cut < full["event_timestamp"].max()
+    expected = full[full["event_timestamp"] <= cut].reset_index(drop=True)
+    pd.testing.assert_frame_equal(part, expected)
+    with pytest.raises(InvalidParameterError, match="until must be a timestamp"):
+        F.activity_feature_table(dataset, until="someday")
+
+
 def test_feature_tables_reject_what_is_not_a_dataset():
     with pytest.raises(InvalidParameterError, match="expected a ChurnDataset"):
         F.activity_feature_table(pd.DataFrame())
@@ -77,37 +109,45 @@ def test_feature_tables_reject_what_is_not_a_dataset():
 # --------------------------------------------------------------------------- joins
 
 
-def _brute_force(entities, features, ttl):
+def _brute_force(entities, features, ttl, arrived_only=False):
     values = []
     for _, row in entities.iterrows():
         candidates = features[
             (features["customer_id"] == row["customer_id"])
             & (features["event_timestamp"] <= row["event_timestamp"])
         ]
-        if ttl is not None:
-            candidates = candidates[row["event_timestamp"] - candidates["event_timestamp"] <= ttl]
+        if arrived_only:
+            arrival = candidates["created_timestamp"].fillna(candidates["event_timestamp"])
+            candidates = candidates[arrival <= row["event_timestamp"]]
         if candidates.empty:
             values.append(np.nan)
             continue
-        best = candidates.sort_values(["event_timestamp", "created_timestamp"], kind="mergesort")
-        values.append(best["value"].iloc[-1])
+        # Greatest event time, then greatest created time (missing = oldest), then later row.
+        best = candidates.sort_values(["event_timestamp", "created_timestamp"], kind="mergesort",
+                                      na_position="first").iloc[-1]
+        if ttl is not None and row["event_timestamp"] - best["event_timestamp"] > ttl:
+            values.append(np.nan)
+            continue
+        values.append(best["value"])
     return values
 
 
 _days = st.integers(min_value=0, max_value=30)
+_created_hours = st.one_of(st.none(), st.integers(0, 60))
 
 
-@settings(max_examples=150, deadline=None)
+@settings(max_examples=200, deadline=None)
 @given(
     entity_rows=st.lists(st.tuples(st.integers(1, 3), _days), min_size=1, max_size=8),
     feature_rows=st.lists(
-        st.tuples(st.integers(1, 3), _days, st.integers(0, 2), st.integers(-50, 50)),
+        st.tuples(st.integers(1, 3), _days, _created_hours, st.integers(-50, 50)),
         min_size=0, max_size=12,
     ),
     ttl_days=st.one_of(st.none(), st.integers(1, 10)),
+    arrived_only=st.booleans(),
 )
 def test_point_in_time_join_equals_brute_force_and_never_looks_ahead(
-    entity_rows, feature_rows, ttl_days
+    entity_rows, feature_rows, ttl_days, arrived_only
 ):
     base = pd.Timestamp("2025-01-01")
     entities = pd.DataFrame(
@@ -118,17 +158,69 @@ def test_point_in_time_join_equals_brute_force_and_never_looks_ahead(
         {"customer_id": pd.Series([k for k, *_ in feature_rows], dtype="int64"),
          "event_timestamp": pd.to_datetime([base + pd.Timedelta(days=d) for _, d, _, _ in feature_rows]),
          "created_timestamp": pd.to_datetime(
-             [base + pd.Timedelta(days=d, hours=h) for _, d, h, _ in feature_rows]),
+             [pd.NaT if h is None else base + pd.Timedelta(days=d, hours=h)
+              for _, d, h, _ in feature_rows]),
          "value": pd.Series([float(v) for *_, v in feature_rows], dtype="float64")}
     )
     ttl = None if ttl_days is None else timedelta(days=ttl_days)
     joined = F.point_in_time_join(entities, features, ["value"], ttl=ttl,
-                                  created_timestamp="created_timestamp")
+                                  created_timestamp="created_timestamp",
+                                  arrived_only=arrived_only)
     assert len(joined) == len(entities)
+    assert joined[["customer_id", "event_timestamp"]].equals(entities)
     found = joined["feature_time"].notna()
     assert (joined.loc[found, "feature_time"] <= joined.loc[found, "event_timestamp"]).all()
-    expected = _brute_force(entities, features, ttl)
+    if arrived_only:  # never a row that arrived after the entity time
+        created = joined.loc[found, "feature_created"]
+        assert (created.isna() | (created <= joined.loc[found, "event_timestamp"])).all()
+    expected = _brute_force(entities, features, ttl, arrived_only)
     np.testing.assert_array_equal(joined["value"].to_numpy(), np.array(expected, dtype="float64"))
+
+
+def test_tie_on_event_time_goes_to_the_known_latest_created_time():
+    t = pd.Timestamp("2025-03-01")
+    entities = pd.DataFrame({"customer_id": [1, 2], "event_timestamp": [t, t]})
+    features = pd.DataFrame({
+        "customer_id": [1, 1, 2, 2, 2],
+        "event_timestamp": [t - pd.Timedelta(days=1)] * 5,
+        "created_timestamp": [pd.NaT, t - pd.Timedelta(hours=20),          # 1: known wins
+                              t - pd.Timedelta(hours=3), t - pd.Timedelta(hours=9), pd.NaT],
+        "value": [10.0, 11.0, 20.0, 21.0, 22.0],
+    })
+    for order in (features, features.iloc[::-1]):
+        joined = F.point_in_time_join(entities, order, ["value"], created_timestamp="created_timestamp")
+        assert joined["value"].tolist() == [11.0, 20.0]
+    # Without a created timestamp column the later row wins a tie.
+    joined = F.point_in_time_join(entities, features, ["value"])
+    assert joined["value"].tolist() == [11.0, 22.0]
+
+
+def test_arrival_filter_skips_rows_loaded_after_the_label():
+    t = pd.Timestamp("2025-03-01")
+    entities = pd.DataFrame({"customer_id": [1, 1], "event_timestamp": [t, t + pd.Timedelta(days=1)]})
+    features = pd.DataFrame({
+        "customer_id": [1, 1],
+        "event_timestamp": [t - pd.Timedelta(days=7), t],
+        "created_timestamp": [t - pd.Timedelta(days=7) + pd.Timedelta(hours=5),
+                              t + pd.Timedelta(hours=5)],
+        "value": [1.0, 2.0],
+    })
+    event_time = F.point_in_time_join(entities, features, ["value"],
+                                      created_timestamp="created_timestamp")
+    arrived = F.point_in_time_join(entities, features, ["value"],
+                                   created_timestamp="created_timestamp", arrived_only=True)
+    assert event_time["value"].tolist() == [2.0, 2.0]
+    assert arrived["value"].tolist() == [1.0, 2.0]
+    assert arrived["feature_created"].tolist() == list(features["created_timestamp"])
+    # Past the TTL of the older row the label gets nothing rather than the unarrived row.
+    arrived = F.point_in_time_join(entities, features, ["value"], ttl=timedelta(days=6),
+                                   created_timestamp="created_timestamp", arrived_only=True)
+    assert np.isnan(arrived["value"].iloc[0]) and arrived["value"].iloc[1] == 2.0
+    with pytest.raises(InvalidParameterError, match="arrived_only=True needs created_timestamp"):
+        F.point_in_time_join(entities, features, ["value"], arrived_only=True)
+    with pytest.raises(InvalidParameterError, match="arrived_only must be True or False"):
+        F.point_in_time_join(entities, features, ["value"], created_timestamp="created_timestamp",
+                             arrived_only="yes")
 
 
 def test_point_in_time_join_rejects_bad_input():
@@ -175,6 +267,22 @@ def test_feast_point_in_time_join_equals_the_companion_join(dataset, repo):
         from_feast[F.V1_ACTIVITY_FEATURES], ours[F.V1_ACTIVITY_FEATURES], check_dtype=False
     )
     assert from_feast["plan"].notna().all()
+
+
+def test_training_set_equals_feast_on_event_time_and_arrival_takes_older_rows(dataset, repo):
+    _, store = repo
+    labels = _labels(dataset, dataset.snapshots[:3])
+    weekly, profile = F.activity_feature_table(dataset), F.profile_feature_table(dataset)
+    for version in ("v1", "v2"):
+        from_feast = F.historical_features(store, labels, F.FEATURE_VERSIONS[version]["service"])
+        ours = F.training_set(labels, weekly, profile, version, arrived_only=False)
+        assert list(ours.columns) == list(from_feast.columns)
+        pd.testing.assert_frame_equal(ours, from_feast, check_dtype=False)
+    arrived = F.training_set(labels, weekly, profile, "v1")
+    changed = (arrived["minutes_4w"] != ours["minutes_4w"]) & ours["minutes_4w"].notna()
+    # Snapshots on a week end (1 January) find that week's row not yet loaded.
+    on_week_end = labels["event_timestamp"] == dataset.snapshots[0]
+    assert changed[on_week_end].mean() > 0.8 and changed[~on_week_end].sum() == 0
 
 
 def test_file_store_drops_rows_past_ttl_and_duckdb_keeps_them(dataset, repo):
