@@ -27,6 +27,7 @@ import contextlib
 import io
 import json
 import logging
+import math
 import os
 import tempfile
 import warnings
@@ -38,6 +39,7 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import pandas as pd
+from scipy import stats
 from sklearn.base import clone
 from sklearn.compose import ColumnTransformer
 from sklearn.metrics import average_precision_score, roc_auc_score
@@ -50,6 +52,7 @@ from companion.errors import (
     UnknownNameError,
     check_choice,
 )
+from companion.evaluation import LEVEL, Estimate, auc_interval
 from companion.training import CATEGORICAL_FEATURES, TARGET, make_model
 
 if TYPE_CHECKING:
@@ -662,6 +665,30 @@ def score_version(model: Pipeline, frame: pd.DataFrame, version: str) -> dict[st
     }
 
 
+def auc_gap(
+    y_first: Any, scores_first: Any, y_second: Any, scores_second: Any
+) -> Estimate:
+    """Return AUC on a first set of rows minus AUC on a second, with a 95% interval.
+
+    For two *different* sets of rows (an offline held-out set and a later month), where no
+    paired interval exists: each AUC gets DeLong's variance and the two are added, as for
+    independent samples. When the sets share customers their AUCs move together and the true
+    interval is a little narrower, so this one errs on the wide side.
+
+    Example:
+        >>> gap = auc_gap([0, 1, 0, 1], [0.1, 0.9, 0.2, 0.8], [0, 1, 0, 1], [0.1, 0.9, 0.2, 0.8])
+        >>> gap.value
+        0.0
+    """
+    first = auc_interval(y_first, scores_first)
+    second = auc_interval(y_second, scores_second)
+    z = float(stats.norm.ppf(0.5 + LEVEL / 2))
+    se = math.hypot(first.half_width / z, second.half_width / z)
+    value = first.value - second.value
+    p_value = 1.0 if se == 0 else float(2 * stats.norm.sf(abs(value) / se))
+    return Estimate(value, value - z * se, value + z * se, LEVEL, "DeLong unpaired", p_value)
+
+
 def record_model_version(
     directory: str | os.PathLike[str], name: str, version: str, details: dict[str, Any]
 ) -> Path:
@@ -829,7 +856,8 @@ def _write_atomic(path: Path, write: Any) -> None:
 
 
 __all__ = [
-    "ACTIVITY_TTL", "FEATURE_VERSIONS", "FeatureRepo", "RowsDroppedError", "activity_feature_table",
+    "ACTIVITY_TTL", "FEATURE_VERSIONS", "FeatureRepo", "RowsDroppedError", "auc_gap",
+    "activity_feature_table",
     "apply_feature_repo", "build_features", "history_start", "feature_definitions", "feature_store",
     "historical_features", "latest_value_join", "materialize", "model_frame", "online_features",
     "point_in_time_join", "profile_feature_table", "read_model_record", "record_model_version",

@@ -370,3 +370,18 @@ def test_features_prerequisite_applies_and_materializes(tmp_path):
         "churn_model_v1", "churn_model_v2"]
     online = F.online_features(store, [1, 2, 3], "churn_model_v1")
     assert online["plan"].notna().all()
+
+
+def test_auc_gap_adds_the_two_variances():
+    from companion.evaluation import auc_interval
+
+    rng = np.random.default_rng(0)
+    y1, y2 = rng.integers(0, 2, 400), rng.integers(0, 2, 300)
+    s1, s2 = y1 + rng.normal(0, 1, 400), y2 + rng.normal(0, 2, 300)
+    gap = F.auc_gap(y1, s1, y2, s2)
+    a, b = auc_interval(y1, s1), auc_interval(y2, s2)
+    assert gap.value == pytest.approx(a.value - b.value)
+    assert gap.half_width == pytest.approx(np.hypot(a.half_width, b.half_width), rel=1e-6)
+    assert gap.value > 0 and gap.method == "DeLong unpaired"
+    with pytest.raises(InvalidParameterError, match="single class"):
+        F.auc_gap([1, 1], [0.2, 0.3], y2, s2)
