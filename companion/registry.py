@@ -279,7 +279,7 @@ class GateDecision:
             **interval("gate.difference", self.difference),
             "gate.p_value": (
                 "" if self.difference is None or self.difference.p_value is None
-                else f"{self.difference.p_value:.4g}"
+                else f"{self.difference.p_value:.4f}"
             ),
             "gate.reason": self.reason,
         }
@@ -912,7 +912,7 @@ def _gate_inputs(
             f"the ROC AUC is undefined on gate month {month}: its {len(frame):,} labelled rows "
             f"are all of class {int(classes[0]) if len(classes) else 'none'} (no "
             f"{'churner' if len(classes) and classes[0] == 0 else 'stayer'}); the gate needs "
-            "churners and stayers. Are the month's labels complete?"
+            "churners and stayers, so check that the month's labels are complete"
         )
     return _GateInputs(number, production if production != number else None, month, frame)
 
