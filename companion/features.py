@@ -573,7 +573,8 @@ def historical_features(
             f"features are older than the TTL); use offline_store='duckdb', which keeps them "
             "with empty features"
         )
-    result[EVENT_TIMESTAMP] = pd.to_datetime(result[EVENT_TIMESTAMP], utc=True).dt.tz_convert(None)
+    result[EVENT_TIMESTAMP] = pd.to_datetime(result[EVENT_TIMESTAMP], utc=True).dt.tz_convert(
+        None).astype("datetime64[ns]")
     result = result.sort_values("entity_row").drop(columns="entity_row").reset_index(drop=True)
     result = result.rename(columns={EVENT_TIMESTAMP: timestamp})
     order = [c for c in frame.columns if c not in ("entity_row", EVENT_TIMESTAMP)]
