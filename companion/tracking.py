@@ -9,8 +9,13 @@ The chapter on experiment tracking (and the ones after it) log to MLflow through
 * :func:`log_sklearn_model` logs a fitted :mod:`companion.training` pipeline with a
   signature, an input example and pinned pip requirements (fast: nothing is inferred).
 * :func:`log_training_run` trains one model, evaluates it on a later snapshot and logs
-  parameters, tags (code version, data digest), the dataset input, metrics, wall time, CPU
+  parameters, tags (code version, data digest), the dataset input, the validation ROC AUC
+  with its 95% DeLong interval, the boosting or solver iterations fitted, wall time, CPU
   time and an estimated cost; :func:`run_sweep` does it for a grid under one parent run.
+* :func:`prefer_simpler` picks between two models by a stated rule (the simpler one unless
+  the other is better by a margin the paired interval clears); :func:`work_cost` prices an
+  experiment from a deterministic amount of work (rows x iterations), where measured CPU
+  seconds vary from one machine and one execution to the next.
 
 Nothing happens at import: no server, no tracking URI, no environment change.
 
@@ -43,6 +48,7 @@ from typing import TYPE_CHECKING, Any
 import pandas as pd
 
 from companion.errors import InvalidParameterError, WorkspaceError, check_choice, check_int
+from companion.evaluation import LEVEL, Estimate, auc_difference, auc_interval
 from companion.training import FEATURES, MODEL_KINDS, TARGET, evaluate, train
 from companion.workspace import QUIET_LOGS
 
@@ -530,10 +536,68 @@ class Stopwatch:
         self.cpu_seconds = time.process_time() - self._cpu
 
 
-# --------------------------------------------------------------------------- runs and sweeps
-
 DEFAULT_PRICE_PER_CPU_HOUR = 0.05
 """A typical on-demand price of one cloud vCPU for an hour, in US dollars."""
+
+DEFAULT_CPU_SECONDS_PER_MILLION_ROW_ITERATIONS = 0.15
+"""CPU seconds one thread spends per million (training row x iteration) of the churn models,
+measured on the book's 2-core reference machine: 0.09 to 0.23 across the chapter's sweep
+(small trees and long fits at the low end, fixed costs weigh more in short fits)."""
+
+
+def fitted_iterations(model: Any) -> int:
+    """Return how many iterations a fitted churn model ran: boosting rounds or solver steps.
+
+    The gradient-boosting model stops early, so its number of trees is an outcome of the fit
+    (``n_iter_``), like the logistic solver's steps. It is deterministic for a given seed,
+    data and library version, unlike the seconds the fit took.
+    """
+    estimator = model.steps[-1][1] if hasattr(model, "steps") else model
+    n_iter = getattr(estimator, "n_iter_", None)
+    if n_iter is None:
+        raise InvalidParameterError(
+            f"expected a fitted model with n_iter_ (HistGradientBoostingClassifier, "
+            f"LogisticRegression or a pipeline ending in one), got {type(estimator).__name__}"
+        )
+    return int(max(int(n) for n in (n_iter if hasattr(n_iter, "__len__") else [n_iter])))
+
+
+def work_cost(
+    row_iterations: float,
+    cpu_seconds_per_million: float = DEFAULT_CPU_SECONDS_PER_MILLION_ROW_ITERATIONS,
+    price_per_cpu_hour: float = DEFAULT_PRICE_PER_CPU_HOUR,
+) -> dict[str, float]:
+    """Price an amount of training work, ``training rows x iterations``, at a calibrated rate.
+
+    ``cpu_seconds = row_iterations / 1e6 * cpu_seconds_per_million`` and
+    ``cost_usd = cpu_seconds / 3600 * price_per_cpu_hour`` (:func:`estimate_cost`). The work is
+    deterministic, so the estimate is the same on every machine; the measured CPU seconds a
+    run logs are not (they move with the processor and the machine's load).
+
+    Example:
+        >>> work_cost(1e6 * 3600, cpu_seconds_per_million=1.0, price_per_cpu_hour=0.05)
+        {'row_iterations': 3600000000.0, 'cpu_seconds': 3600.0, 'cost_usd': 0.05}
+    """
+    for label, value in (
+        ("row_iterations", row_iterations), ("cpu_seconds_per_million", cpu_seconds_per_million)
+    ):
+        if isinstance(value, bool) or not isinstance(value, (int, float)) or not value >= 0:
+            raise InvalidParameterError(f"{label} must be a number >= 0, got {value!r}")
+    cpu_seconds = float(row_iterations) / 1e6 * float(cpu_seconds_per_million)
+    return {
+        "row_iterations": float(row_iterations),
+        "cpu_seconds": cpu_seconds,
+        "cost_usd": estimate_cost(cpu_seconds, price_per_cpu_hour),
+    }
+
+
+def significant(value: float, digits: int = 4) -> str:
+    """Format ``value`` with ``digits`` significant digits (``0.0001234`` for 4 digits)."""
+    check_int("digits", digits, minimum=1)
+    return f"{float(value):#.{digits}g}".rstrip(".") if value else "0"
+
+
+# --------------------------------------------------------------------------- runs and sweeps
 
 
 def log_training_run(
@@ -556,9 +620,12 @@ def log_training_run(
 
     The run gets the parameters (``kind``, the estimator's ``params``, ``seed``, the training
     and validation snapshots), the ``tags``, the training and validation frames as dataset
-    inputs, the validation metrics (``val_roc_auc``, ``val_average_precision``, ``val_brier``),
-    ``wall_seconds``, ``cpu_seconds`` and ``cost_usd`` of training plus validation, and,
-    with ``log_model``, the model (:func:`log_sklearn_model`).
+    inputs, the validation metrics (``val_roc_auc`` with its 95% DeLong interval
+    ``val_roc_auc_low`` and ``val_roc_auc_high``, ``val_average_precision``, ``val_brier``),
+    the iterations the fit ran (``n_iter``, see :func:`fitted_iterations`) and the work
+    ``row_iterations`` (training rows x ``n_iter``), the measured ``wall_seconds``,
+    ``cpu_seconds`` and ``cost_usd`` of training plus validation, and, with ``log_model``, the
+    model (:func:`log_sklearn_model`).
 
     Training runs on ``threads`` threads (1 by default, None for the libraries' default): on
     a shared machine, OpenMP threads that wait for each other burn CPU time for nothing, and
@@ -566,13 +633,14 @@ def log_training_run(
     of the machine's load. A sweep scales out by running several runs at once instead.
 
     Returns:
-        ``run_id``, ``kind``, ``params``, the metrics and the costs, as a dict.
+        ``run_id``, ``kind``, ``params``, the metrics, the costs and the fitted ``model``.
     """
     import mlflow
     import mlflow.data
     from threadpoolctl import threadpool_limits
 
     check_choice("model kind", kind, MODEL_KINDS)
+    check_int("seed", seed, minimum=0)
     if threads is not None:
         check_int("threads", threads, minimum=1)
     params = dict(params or {})
@@ -599,13 +667,23 @@ def log_training_run(
                 dataset = mlflow.data.from_pandas(
                     frame, source=dataset_source, targets=TARGET, name=f"churn-{context}"
                 )
+                # MLflow infers a schema value by value: 2-3 s per 50,000 rows with category
+                # columns. Column types are the frame's dtypes, so its first rows give the
+                # same schema (the digest still covers every row).
+                dataset.__dict__["schema"] = _frame_schema(frame)
                 mlflow.log_input(dataset, context=context)
         with Stopwatch() as watch, threadpool_limits(limits=threads):
             model = train(train_frame, kind, seed=seed, **params)
             metrics = evaluate(model, val_frame)
         cost = estimate_cost(watch.cpu_seconds, price_per_cpu_hour)
+        auc = auc_interval(val_frame[TARGET], model.predict_proba(val_frame[FEATURES])[:, 1])
+        n_iter = fitted_iterations(model)
         logged = {
             "val_roc_auc": metrics["roc_auc"],
+            "val_roc_auc_low": auc.low,
+            "val_roc_auc_high": auc.high,
+            "n_iter": float(n_iter),
+            "row_iterations": float(n_iter * len(train_frame)),
             "val_average_precision": metrics["average_precision"],
             "val_brier": metrics["brier"],
             "wall_seconds": watch.wall_seconds,
@@ -616,23 +694,52 @@ def log_training_run(
         mlflow.log_params({"price_per_cpu_hour": price_per_cpu_hour, "threads": threads})
         if log_model:
             log_sklearn_model(model, train_frame)
-    return {"run_id": run.info.run_id, "kind": kind, "params": params, **logged}
+    return {"run_id": run.info.run_id, "kind": kind, "params": params, **logged, "model": model}
+
+
+def _frame_schema(frame: pd.DataFrame, rows: int = 1000) -> Any:
+    """Return the MLflow schema of ``frame``, inferred from its first ``rows`` rows."""
+    from mlflow.models import infer_signature
+
+    return infer_signature(frame.head(rows)).inputs
+
+
+EARLY_STOPPING: dict[str, Any] = {
+    "early_stopping": True,
+    "validation_fraction": 0.2,
+    "n_iter_no_change": 20,
+    "max_iter": 2000,
+}
+"""The gradient-boosting runs' budget: as many trees as improve the loss on a held-out fifth
+of the training rows, stopping after 20 rounds without improvement. Every learning rate gets
+the trees it needs, so a comparison of learning rates is not a comparison of budgets."""
 
 
 def sweep_grid(
-    logistic_c: Sequence[float] = (0.01, 0.1, 1.0, 10.0),
-    gbm_learning_rates: Sequence[float] = (0.02, 0.05, 0.1, 0.2),
+    logistic_c: Sequence[float] = (0.01, 1.0),
+    gbm_learning_rates: Sequence[float] = (0.05, 0.1, 0.2),
     gbm_leaf_counts: Sequence[int] = (4, 16),
+    gbm_budget: Mapping[str, Any] | None = None,
 ) -> list[tuple[str, dict[str, Any]]]:
     """Return the (kind, params) pairs of a sweep over two model families.
 
     ``logistic`` runs vary the inverse regularisation strength ``C``; ``gbm`` runs vary the
-    learning rate and the number of leaves per tree (every combination).
+    learning rate and the number of leaves per tree (every combination), each with the same
+    ``gbm_budget`` (default :data:`EARLY_STOPPING`; pass ``{}`` for the estimator's defaults).
 
     Example:
         >>> len(sweep_grid())
-        12
+        8
+        >>> sweep_grid()[2][1]["early_stopping"]
+        True
     """
+    budget = dict(EARLY_STOPPING if gbm_budget is None else gbm_budget)
+    clash = sorted(set(budget) & {"learning_rate", "max_leaf_nodes"})
+    if clash:
+        raise InvalidParameterError(
+            f"gbm_budget must not set {clash}: the grid varies them; accepted: other "
+            "HistGradientBoostingClassifier parameters such as max_iter or early_stopping"
+        )
     for label, values in (("logistic_c", logistic_c), ("gbm_learning_rates", gbm_learning_rates)):
         if not values or any(
             isinstance(v, bool) or not isinstance(v, (int, float)) or v <= 0 for v in values
@@ -646,7 +753,7 @@ def sweep_grid(
         )
     grid: list[tuple[str, dict[str, Any]]] = [("logistic", {"C": float(c)}) for c in logistic_c]
     grid += [
-        ("gbm", {"learning_rate": float(rate), "max_leaf_nodes": int(leaves)})
+        ("gbm", {"learning_rate": float(rate), "max_leaf_nodes": int(leaves), **budget})
         for leaves in gbm_leaf_counts
         for rate in gbm_learning_rates
     ]
@@ -664,11 +771,17 @@ def run_sweep(
     dataset_source: str | None = None,
     price_per_cpu_hour: float = DEFAULT_PRICE_PER_CPU_HOUR,
     log_models: bool = True,
+    seed: int = 0,
 ) -> pd.DataFrame:
     """Log one nested run per (kind, params) of ``grid`` under a parent run; return the results.
 
-    The parent run records the grid size, the best validation ROC AUC and the sweep's total
-    CPU seconds and cost. Child runs are named ``<kind>-<n>`` in grid order.
+    Every child trains with the same model ``seed``. The parent run records the grid size,
+    the best validation ROC AUC and the sweep's total work (``row_iterations``), CPU seconds
+    and cost. Child runs are named ``<kind>-<n>`` in grid order.
+
+    Returns:
+        One row per child run: ``parent_run_id``, ``run`` (its name), ``run_id``, ``kind``,
+        ``params``, the logged metrics and costs, and the fitted ``model``.
     """
     import mlflow
 
@@ -680,6 +793,7 @@ def run_sweep(
                 f"grid entries must be (kind, params) pairs, got {entry!r}"
             )
         check_choice("model kind", entry[0], MODEL_KINDS)
+    check_int("seed", seed, minimum=0)
     results = []
     counters = dict.fromkeys(MODEL_KINDS, 0)
     with mlflow.start_run(experiment_id=experiment_id, run_name=parent_name) as parent:
@@ -688,18 +802,20 @@ def run_sweep(
         mlflow.set_tag("sweep.role", "parent")
         for kind, params in grid:
             counters[kind] += 1
+            name = f"{kind}-{counters[kind]}"
             result = log_training_run(
                 train_frame, val_frame, kind, params, experiment_id=experiment_id,
-                run_name=f"{kind}-{counters[kind]}", nested=True,
+                run_name=name, nested=True,
                 tags={**(tags or {}), "sweep.role": "child"}, dataset_source=dataset_source,
-                price_per_cpu_hour=price_per_cpu_hour, log_model=log_models,
+                price_per_cpu_hour=price_per_cpu_hour, log_model=log_models, seed=seed,
             )
-            results.append(result)
+            results.append({"run": name, **result})
         table = pd.DataFrame(results)
         mlflow.log_params({"grid_size": len(grid), "price_per_cpu_hour": price_per_cpu_hour})
         mlflow.log_metrics(
             {
                 "best_val_roc_auc": float(table["val_roc_auc"].max()),
+                "sweep_row_iterations": float(table["row_iterations"].sum()),
                 "sweep_cpu_seconds": float(table["cpu_seconds"].sum()),
                 "sweep_cost_usd": float(table["cost_usd"].sum()),
             }
@@ -711,15 +827,16 @@ def run_sweep(
 # --------------------------------------------------------------------------- queries
 
 RUN_TABLE_PARAMS = ("kind", "C", "learning_rate", "max_leaf_nodes")
-RUN_TABLE_METRICS = ("val_roc_auc", "val_average_precision", "val_brier")
+RUN_TABLE_METRICS = ("val_roc_auc", "val_roc_auc_low", "val_roc_auc_high", "n_iter")
 
 
-def runs_table(experiment_ids: Sequence[str], decimals: int = 4) -> pd.DataFrame:
+def runs_table(experiment_ids: Sequence[str], decimals: int = 3) -> pd.DataFrame:
     """Return the sweep's child runs as a table with nothing volatile in it.
 
     Columns: run name, the parameters of :data:`RUN_TABLE_PARAMS` and the metrics of
-    :data:`RUN_TABLE_METRICS` rounded to ``decimals``, sorted by run name. Run ids, times and
-    costs (which vary from one execution to the next) are left out.
+    :data:`RUN_TABLE_METRICS` (the validation ROC AUC with its 95% interval, rounded to
+    ``decimals``, and the iterations fitted), sorted by run name. Run ids, times and costs
+    (which vary from one execution to the next) are left out.
     """
     import mlflow
 
@@ -734,7 +851,8 @@ def runs_table(experiment_ids: Sequence[str], decimals: int = 4) -> pd.DataFrame
         column = runs.get(f"params.{name}")
         table[name] = column.fillna("") if column is not None else ""
     for name in RUN_TABLE_METRICS:
-        table[name] = runs[f"metrics.{name}"].round(decimals)
+        column = runs[f"metrics.{name}"]
+        table[name] = column.astype(int) if name == "n_iter" else column.round(decimals)
     order = table["run"].str.extract(r"^(\w+)-(\d+)$")
     table = table.assign(_kind=order[0], _n=order[1].astype(float)).sort_values(["_kind", "_n"])
     return table.drop(columns=["_kind", "_n"]).reset_index(drop=True)
@@ -770,15 +888,20 @@ def best_run(experiment_ids: Sequence[str], metric: str = "val_roc_auc", kind: s
 def estimator_params(run: Any) -> dict[str, Any]:
     """Return the estimator parameters a sweep run logged, with their types restored.
 
-    MLflow stores parameters as strings; numbers come back as ``int`` or ``float``. The
-    bookkeeping parameters (``kind``, ``seed``, snapshots, price) are left out.
+    MLflow stores parameters as strings; numbers come back as ``int`` or ``float``, ``True``,
+    ``False`` and ``None`` as themselves. The bookkeeping parameters (``kind``, ``seed``,
+    snapshots, price, threads) are left out.
     """
     bookkeeping = {
         "kind", "seed", "train_snapshots", "val_snapshot", "price_per_cpu_hour", "threads",
     }
     params: dict[str, Any] = {}
+    literals = {"True": True, "False": False, "None": None}
     for key, text in run.data.params.items():
         if key in bookkeeping:
+            continue
+        if text in literals:
+            params[key] = literals[text]
             continue
         for cast in (int, float):
             try:
@@ -789,6 +912,27 @@ def estimator_params(run: Any) -> dict[str, Any]:
         else:
             params[key] = text
     return params
+
+
+def rebuild_model(run: Any, train_frame: pd.DataFrame) -> Pipeline:
+    """Train again the model a sweep run describes, from nothing but what the run logged.
+
+    The kind, the estimator parameters (:func:`estimator_params`), the seed and the number of
+    threads come from the run; ``train_frame`` must be the frame it trained on (the run's
+    ``train_snapshots`` parameter and dataset input say which).
+    """
+    from threadpoolctl import threadpool_limits
+
+    params = getattr(getattr(run, "data", None), "params", None)
+    if not isinstance(params, Mapping) or "kind" not in params:
+        raise InvalidParameterError(
+            f"expected an MLflow run logged by log_training_run (with a 'kind' parameter), "
+            f"got {type(run).__name__}"
+        )
+    seed = int(params.get("seed", 0))
+    threads = params.get("threads", "None")
+    with threadpool_limits(limits=None if threads == "None" else int(threads)):
+        return train(train_frame, params["kind"], seed=seed, **estimator_params(run))
 
 
 def log_best_models(
@@ -810,15 +954,11 @@ def log_best_models(
         ``model_info`` and ``val_roc_auc`` (the recomputed value).
     """
     import mlflow
-    from threadpoolctl import threadpool_limits
 
     best: dict[str, dict[str, Any]] = {}
     for kind in kinds:
         run = best_run(experiment_ids, metric=metric, kind=kind)
-        seed = int(run.data.params.get("seed", 0))
-        threads = run.data.params.get("threads", "None")
-        with threadpool_limits(limits=None if threads == "None" else int(threads)):
-            model = train(train_frame, kind, seed=seed, **estimator_params(run))
+        model = rebuild_model(run, train_frame)
         recomputed = evaluate(model, val_frame)["roc_auc"]
         logged = run.data.metrics[metric] if metric == "val_roc_auc" else None
         if logged is not None and abs(recomputed - logged) > 1e-9:
@@ -833,8 +973,11 @@ def log_best_models(
 
 
 def experiment_cost(experiment_ids: Sequence[str]) -> dict[str, float]:
-    """Sum the wall seconds, CPU seconds and cost of every run of ``experiment_ids`` that logged
-    a cost (sweep children and single runs; a sweep's parent only logs their total).
+    """Sum the work, wall seconds, CPU seconds and cost of every run of ``experiment_ids`` that
+    logged a cost (sweep children and single runs; a sweep's parent only logs their total).
+
+    ``row_iterations`` (training rows x iterations, see :func:`work_cost`) is deterministic;
+    the seconds and the cost were measured and vary from one execution to the next.
     """
     import mlflow
 
@@ -842,12 +985,115 @@ def experiment_cost(experiment_ids: Sequence[str]) -> dict[str, float]:
         experiment_ids=list(experiment_ids), filter_string="metrics.cost_usd >= 0",
         output_format="pandas",
     )
+    work = runs.get("metrics.row_iterations")
     return {
         "runs": int(len(runs)),
+        "row_iterations": float(work.sum()) if work is not None and len(runs) else 0.0,
         "wall_seconds": float(runs["metrics.wall_seconds"].sum()) if len(runs) else 0.0,
         "cpu_seconds": float(runs["metrics.cpu_seconds"].sum()) if len(runs) else 0.0,
         "cost_usd": float(runs["metrics.cost_usd"].sum()) if len(runs) else 0.0,
     }
+
+
+# --------------------------------------------------------------------------- choosing a model
+
+
+@dataclass(frozen=True)
+class Choice:
+    """The outcome of :func:`prefer_simpler`.
+
+    Attributes:
+        chosen: name of the chosen model.
+        simpler: name of the simpler (cheaper) model.
+        other: name of the other model.
+        difference: AUC(other) - AUC(simpler) with its paired 95% DeLong interval.
+        margin: how much better the other model had to be (the interval's lower end above it).
+        reason: one sentence that says why.
+    """
+
+    chosen: str
+    simpler: str
+    other: str
+    difference: Estimate
+    margin: float
+    reason: str
+
+
+def prefer_simpler(
+    y: object,
+    simpler: tuple[str, object],
+    other: tuple[str, object],
+    margin: float = 0.0,
+    level: float = LEVEL,
+) -> Choice:
+    """Keep the simpler model unless the other one's ROC AUC is higher by a margin that holds.
+
+    The rule: the other (costlier, harder to explain) model is chosen only if the whole paired
+    DeLong interval of ``AUC(other) - AUC(simpler)`` on the rows ``y`` lies above ``margin``.
+    A difference whose interval holds the margin is not evidence enough to pay for the other
+    model. Apply it on the validation month; report the chosen model on a later month.
+
+    Args:
+        y: the labels (0 or 1) of the selection rows.
+        simpler: ``(name, scores)`` of the simpler model.
+        other: ``(name, scores)`` of the other model, on the same rows.
+        margin: the improvement, in ROC AUC, the other model must clear (>= 0).
+
+    Example:
+        >>> y = [0, 0, 1, 1, 0, 1, 0, 1]
+        >>> prefer_simpler(y, ("a", [.1, .2, .8, .9, .3, .7, .4, .6]),
+        ...                ("b", [.1, .2, .8, .9, .3, .7, .4, .6])).chosen
+        'a'
+    """
+    if isinstance(margin, bool) or not isinstance(margin, (int, float)) or not margin >= 0:
+        raise InvalidParameterError(f"margin must be a number >= 0 (in ROC AUC), got {margin!r}")
+    for label, entry in (("simpler", simpler), ("other", other)):
+        if not (isinstance(entry, tuple) and len(entry) == 2 and isinstance(entry[0], str)):
+            raise InvalidParameterError(
+                f"{label} must be a (name, scores) pair, got {type(entry).__name__}"
+            )
+    if simpler[0] == other[0]:
+        raise InvalidParameterError(f"the two models need different names, both are {simpler[0]!r}")
+    difference = auc_difference(y, other[1], simpler[1], level)
+    if difference.low > margin:
+        chosen = other[0]
+        reason = (f"{other[0]} is better than {simpler[0]} by more than {margin:g} ROC AUC: its "
+                  f"whole paired interval {difference.format(3, signed=True)} lies above it")
+    else:
+        chosen = simpler[0]
+        reason = (f"{other[0]} minus {simpler[0]} is {difference.format(3, signed=True)}: the "
+                  f"interval does not clear {margin:g}, so the simpler {simpler[0]} is kept")
+    return Choice(chosen, simpler[0], other[0], difference, float(margin), reason)
+
+
+def oracle_scores(dataset: Any, frame: pd.DataFrame) -> pd.Series:
+    """Return the simulator's true churn probability of each row of ``frame``.
+
+    A model that scored customers with these would reach the best ROC AUC the data allows:
+    the yardstick a measured model is graded against. Never a model input.
+    """
+    truth = getattr(dataset, "truth", None)
+    if not isinstance(truth, pd.DataFrame) or "churn_probability" not in truth.columns:
+        raise InvalidParameterError(
+            "dataset must be a simulated ChurnDataset with a truth table (churn_probability)"
+        )
+    if not isinstance(frame, pd.DataFrame) or not {"customer_id", "snapshot_timestamp"} <= set(
+        frame.columns
+    ):
+        raise InvalidParameterError(
+            "frame must have customer_id and snapshot_timestamp columns; build it with "
+            "snapshot_features()"
+        )
+    keys = ["customer_id", "snapshot_timestamp"]
+    joined = frame[keys].merge(truth[[*keys, "churn_probability"]], on=keys, how="left")
+    if joined["churn_probability"].isna().any():
+        missing = int(joined["churn_probability"].isna().sum())
+        raise InvalidParameterError(
+            f"{missing} row(s) of frame have no true probability; accepted: rows of the "
+            "dataset's own snapshots"
+        )
+    return pd.Series(joined["churn_probability"].to_numpy(), index=frame.index,
+                     name="churn_probability")
 
 
 # --------------------------------------------------------------------------- Azure ML

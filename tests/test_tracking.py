@@ -18,6 +18,7 @@ import pytest
 from companion import tracking
 from companion.data import generate
 from companion.errors import InvalidParameterError, UnknownNameError, WorkspaceError
+from companion.evaluation import auc_interval
 from companion.training import FEATURES, snapshot_features, time_split, train
 
 # --------------------------------------------------------------------------- fixtures
@@ -93,7 +94,7 @@ def test_stopwatch_measures_wall_and_cpu_time():
 
 
 def test_sweep_grid_covers_both_families():
-    grid = tracking.sweep_grid((0.1, 1.0), (0.05, 0.1), (4, 16))
+    grid = tracking.sweep_grid((0.1, 1.0), (0.05, 0.1), (4, 16), gbm_budget={})
     assert grid[:2] == [("logistic", {"C": 0.1}), ("logistic", {"C": 1.0})]
     assert grid[2:] == [
         ("gbm", {"learning_rate": 0.05, "max_leaf_nodes": 4}),
@@ -101,7 +102,113 @@ def test_sweep_grid_covers_both_families():
         ("gbm", {"learning_rate": 0.05, "max_leaf_nodes": 16}),
         ("gbm", {"learning_rate": 0.1, "max_leaf_nodes": 16}),
     ]
-    assert len(tracking.sweep_grid()) == 12
+    assert len(tracking.sweep_grid()) == 8
+
+
+def test_sweep_grid_gives_every_gbm_run_the_same_early_stopping_budget():
+    grid = tracking.sweep_grid()
+    gbm = [params for kind, params in grid if kind == "gbm"]
+    assert len(gbm) == 6
+    for params in gbm:
+        assert {k: params[k] for k in tracking.EARLY_STOPPING} == tracking.EARLY_STOPPING
+    assert all("early_stopping" not in params for kind, params in grid if kind == "logistic")
+    with pytest.raises(InvalidParameterError, match=r"must not set \['learning_rate'\]"):
+        tracking.sweep_grid(gbm_budget={"learning_rate": 0.1})
+
+
+def test_early_stopping_makes_a_slow_rate_fit_more_trees(frames):
+    train_df, _ = frames
+    budget = {**tracking.EARLY_STOPPING, "validation_fraction": 0.3, "n_iter_no_change": 5}
+    slow = train(train_df, "gbm", learning_rate=0.05, max_leaf_nodes=4, **budget)
+    fast = train(train_df, "gbm", learning_rate=0.5, max_leaf_nodes=4, **budget)
+    assert tracking.fitted_iterations(slow) > tracking.fitted_iterations(fast) >= 1
+    assert tracking.fitted_iterations(slow) < budget["max_iter"]
+    logistic = train(train_df, "logistic")
+    assert tracking.fitted_iterations(logistic) == int(logistic[-1].n_iter_.max()) >= 1
+    with pytest.raises(InvalidParameterError, match="expected a fitted model with n_iter_"):
+        from companion.training import make_model
+
+        tracking.fitted_iterations(make_model("gbm"))
+
+
+def test_work_cost_prices_rows_times_iterations():
+    priced = tracking.work_cost(2e6, cpu_seconds_per_million=0.5, price_per_cpu_hour=3.6)
+    assert priced == {"row_iterations": 2e6, "cpu_seconds": 1.0, "cost_usd": pytest.approx(0.001)}
+    default = tracking.work_cost(1e6)
+    assert default["cpu_seconds"] == tracking.DEFAULT_CPU_SECONDS_PER_MILLION_ROW_ITERATIONS
+    with pytest.raises(InvalidParameterError, match="row_iterations must be a number >= 0"):
+        tracking.work_cost(-1)
+    with pytest.raises(InvalidParameterError, match="cpu_seconds_per_million must be"):
+        tracking.work_cost(1.0, float("nan"))
+    with pytest.raises(InvalidParameterError, match="price_per_cpu_hour must be"):
+        tracking.work_cost(1.0, 0.1, -0.05)
+
+
+def test_significant_keeps_four_significant_digits():
+    assert tracking.significant(0.00008084123) == "8.084e-05"
+    assert tracking.significant(5.82049) == "5.820"
+    assert tracking.significant(720.0) == "720.0"
+    assert tracking.significant(123.66, 2) == "1.2e+02"
+    assert tracking.significant(0.0) == "0"
+
+
+def _separable(n: int = 400, noise: float = 1.0, seed: int = 0):
+    rng = np.random.default_rng(seed)
+    y = rng.integers(0, 2, n)
+    return y, y + rng.normal(0, noise, n)
+
+
+def test_prefer_simpler_keeps_the_simpler_model_unless_the_interval_clears_the_margin():
+    y, strong = _separable(noise=0.5)
+    weak = strong + np.random.default_rng(1).normal(0, 3.0, len(y))
+    choice = tracking.prefer_simpler(y, ("logistic", weak), ("gbm", strong))
+    assert choice.chosen == "gbm" and choice.difference.low > 0
+    assert "lies above" in choice.reason
+    kept = tracking.prefer_simpler(y, ("logistic", strong), ("gbm", weak))
+    assert kept.chosen == "logistic" and kept.difference.value < 0
+    assert "simpler logistic is kept" in kept.reason
+    # the same evidence, a margin the interval does not clear: keep the simpler model
+    high_bar = tracking.prefer_simpler(y, ("logistic", weak), ("gbm", strong),
+                                       margin=choice.difference.low + 0.001)
+    assert high_bar.chosen == "logistic" and high_bar.margin > 0
+
+
+@pytest.mark.parametrize(
+    "kwargs, message",
+    [
+        ({"margin": -0.01}, "margin must be a number >= 0"),
+        ({"simpler": ["a", [0.1] * 4]}, "simpler must be a \\(name, scores\\) pair"),
+        ({"other": ("a", [0.2, 0.1, 0.4, 0.3])}, "need different names, both are 'a'"),
+    ],
+)
+def test_prefer_simpler_rejects_bad_input(kwargs, message):
+    args = {"y": [0, 1, 0, 1], "simpler": ("a", [0.1, 0.2, 0.3, 0.4]),
+            "other": ("b", [0.2, 0.1, 0.4, 0.3]), **kwargs}
+    with pytest.raises(InvalidParameterError, match=message):
+        tracking.prefer_simpler(**args)
+
+
+def test_oracle_scores_align_the_true_probabilities_with_the_rows():
+    dataset = generate(n_customers=300, months=3, scenarios=(), seed=5)
+    frame = snapshot_features(dataset, dataset.snapshots[1:]).iloc[::-1]
+    scores = tracking.oracle_scores(dataset, frame)
+    assert list(scores.index) == list(frame.index)
+    truth = dataset.truth.set_index(["customer_id", "snapshot_timestamp"])["churn_probability"]
+    row = frame.iloc[7]
+    assert scores.iloc[7] == truth.loc[(row["customer_id"], row["snapshot_timestamp"])]
+    with pytest.raises(InvalidParameterError, match="have no true probability"):
+        tracking.oracle_scores(dataset, frame.assign(customer_id=-1))
+    with pytest.raises(InvalidParameterError, match="must have customer_id and snapshot"):
+        tracking.oracle_scores(dataset, frame.drop(columns=["customer_id"]))
+
+
+@pytest.mark.filterwarnings("ignore::UserWarning")
+def test_dataset_schema_from_the_first_rows_matches_the_full_inference(frames):
+    import mlflow.data
+
+    train_df, _ = frames
+    full = mlflow.data.from_pandas(train_df, source="file:///data", name="t").schema
+    assert tracking._frame_schema(train_df, rows=50) == full
 
 
 @pytest.mark.parametrize(
@@ -278,11 +385,20 @@ def test_sweep_runs_table_best_run_cost_and_rebuilt_models(frames, sqlite_store)
     train_df, val_df = frames
     _, experiment_id = sqlite_store
     grid = tracking.sweep_grid((0.1, 1.0), (0.1,), (4, 8))
+    assert grid[2][1]["early_stopping"] is True
     sweep = tracking.run_sweep(
         train_df, val_df, grid, experiment_id=experiment_id, tags={"data.content_hash": "abc"},
         price_per_cpu_hour=3.6, log_models=False,
     )
     assert list(sweep["kind"]) == ["logistic", "logistic", "gbm", "gbm"]
+    assert list(sweep["run"]) == ["logistic-1", "logistic-2", "gbm-1", "gbm-2"]
+    for row in sweep.itertuples():
+        assert row.val_roc_auc_low < row.val_roc_auc < row.val_roc_auc_high
+        assert row.n_iter == tracking.fitted_iterations(row.model) >= 1
+        assert row.row_iterations == row.n_iter * len(train_df)
+        scores = row.model.predict_proba(val_df[FEATURES])[:, 1]
+        expected = auc_interval(val_df["churned_30d"], scores)
+        assert (row.val_roc_auc_low, row.val_roc_auc_high) == (expected.low, expected.high)
     # 3.6 USD per CPU-hour is 0.001 USD per CPU-second
     np.testing.assert_allclose(sweep["cost_usd"], sweep["cpu_seconds"] / 1000, rtol=1e-12)
     assert (sweep[["wall_seconds", "cpu_seconds"]] > 0).all().all()
@@ -291,8 +407,11 @@ def test_sweep_runs_table_best_run_cost_and_rebuilt_models(frames, sqlite_store)
     assert list(table["run"]) == ["gbm-1", "gbm-2", "logistic-1", "logistic-2"]
     assert list(table["C"]) == ["", "", "0.1", "1.0"]
     assert list(table["max_leaf_nodes"]) == ["4", "8", "", ""]
-    expected = sweep.set_index("run_id")["val_roc_auc"].round(4).sort_values().tolist()
+    expected = sweep.set_index("run_id")["val_roc_auc"].round(3).sort_values().tolist()
     assert sorted(table["val_roc_auc"]) == expected
+    assert list(table.columns[-4:]) == ["val_roc_auc", "val_roc_auc_low", "val_roc_auc_high",
+                                        "n_iter"]
+    assert sorted(table["n_iter"]) == sorted(int(n) for n in sweep["n_iter"])
 
     best = tracking.best_run([experiment_id])
     assert best.data.metrics["val_roc_auc"] == pytest.approx(sweep["val_roc_auc"].max())
@@ -305,6 +424,7 @@ def test_sweep_runs_table_best_run_cost_and_rebuilt_models(frames, sqlite_store)
 
     parent = mlflow.get_run(sweep["parent_run_id"].iloc[0])
     assert parent.data.metrics["sweep_cost_usd"] == pytest.approx(sweep["cost_usd"].sum())
+    assert parent.data.metrics["sweep_row_iterations"] == sweep["row_iterations"].sum()
     assert parent.data.params["grid_size"] == "4"
     child = mlflow.get_run(sweep["run_id"].iloc[0])
     assert child.data.tags["mlflow.parentRunId"] == parent.info.run_id
@@ -318,6 +438,7 @@ def test_sweep_runs_table_best_run_cost_and_rebuilt_models(frames, sqlite_store)
     cost = tracking.experiment_cost([experiment_id])
     assert cost["runs"] == 4  # the children; the parent logs only their total
     assert cost["cost_usd"] == pytest.approx(sweep["cost_usd"].sum())
+    assert cost["row_iterations"] == sweep["row_iterations"].sum()
     single = tracking.log_training_run(train_df, val_df, "logistic", experiment_id=experiment_id,
                                        log_model=False)
     cost = tracking.experiment_cost([experiment_id])
@@ -326,6 +447,12 @@ def test_sweep_runs_table_best_run_cost_and_rebuilt_models(frames, sqlite_store)
     assert len(tracking.runs_table([experiment_id])) == 4  # a single run is not a sweep child
 
     assert tracking.estimator_params(best_logistic) == {"C": float(best_logistic.data.params["C"])}
+    best_gbm = tracking.best_run([experiment_id], kind="gbm")
+    assert tracking.estimator_params(best_gbm)["early_stopping"] is True
+    rebuilt = tracking.rebuild_model(best_gbm, train_df)
+    assert tracking.fitted_iterations(rebuilt) == best_gbm.data.metrics["n_iter"]
+    with pytest.raises(InvalidParameterError, match="expected an MLflow run"):
+        tracking.rebuild_model(object(), train_df)
     champions = tracking.log_best_models([experiment_id], train_df, val_df)
     assert set(champions) == {"logistic", "gbm"}
     for entry in champions.values():
@@ -361,6 +488,8 @@ def test_run_sweep_and_log_training_run_reject_bad_input(frames):
         tracking.log_training_run(train_df, val_df, "gbm", price_per_cpu_hour=-1)
     with pytest.raises(InvalidParameterError, match="threads must be >= 1"):
         tracking.log_training_run(train_df, val_df, "gbm", threads=0)
+    with pytest.raises(InvalidParameterError, match="seed must be >= 0"):
+        tracking.run_sweep(train_df, val_df, [("logistic", {})], seed=-1)
 
 
 # --------------------------------------------------------------------------- the real server
