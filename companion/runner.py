@@ -267,7 +267,7 @@ def robustness(
     for chapter in chapters:
         for seed in seeds:
             started = time.perf_counter()
-            result = check_chapter(chapter, seed, workspace_root)
+            result = check_chapter(chapter, seed, Path(workspace_root) / f"seed-{seed}")
             results.append(result)
             status = "ok" if result.ok else "FAILED"
             print(f"{chapter.name:40s} seed {seed:>3}: {result.passed}/{result.total} checks pass"
