@@ -151,3 +151,25 @@ def test_links_to_part_pages_point_at_existing_files():
     for source, text in markdown_sources().items():
         for target in link.findall(text):
             assert ((ROOT / source).parent / target).resolve().exists(), (source, target)
+
+
+def test_no_chapter_number_is_typed_by_hand():
+    # Quarto numbers chapters in the order they are listed, so "chapter 10" typed in prose
+    # disagrees with the rendered number as soon as a chapter is added; refer with @sec- ids.
+    typed = re.compile(r"\b[Cc]hapters? \d+\b")
+    found = {source: typed.findall(text) for source, text in markdown_sources().items()
+             if typed.search(text)}
+    assert not found, f"typed chapter numbers (use @sec- references): {found}"
+    plan = (ROOT / "index.qmd").read_text()
+    assert "| # |" not in plan, "the chapter plan must not number chapters by hand"
+
+
+def test_the_book_has_no_repository_actions_without_a_repository_url():
+    # repo-actions without repo-url is a Quarto warning on every render
+    assert "repo-actions" not in CONFIG["book"] or "repo-url" in CONFIG["book"]
+
+
+def test_wide_outputs_scroll_inside_the_column():
+    css = CONFIG["format"]["html"].get("css")
+    assert css and (ROOT / css).exists()
+    assert "overflow-x: auto" in (ROOT / css).read_text()
