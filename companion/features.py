@@ -29,9 +29,10 @@ import json
 import logging
 import math
 import os
+import shutil
 import tempfile
 import warnings
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import timedelta
 from pathlib import Path
@@ -51,6 +52,7 @@ from companion.errors import (
     RowsDroppedError,
     UnknownNameError,
     check_choice,
+    check_int,
 )
 from companion.evaluation import LEVEL, Estimate, auc_interval
 from companion.training import CATEGORICAL_FEATURES, TARGET, make_model
@@ -106,6 +108,10 @@ FEATURE_VERSIONS = {
 }
 """Each feature version: its activity feature view, the feature service a model reads, and
 the activity features it holds. Both versions stay in the registry side by side."""
+
+RECORD_KEYS = ("model", "feature_version", "feature_service", "feature_view", "features")
+"""The keys a model record sets itself; details passed to :func:`record_model_version` may
+not overwrite them."""
 
 PROFILE_VIEW = "customer_profile"
 ACTIVITY_SOURCE_FILE = "customer_activity_weekly.parquet"
@@ -259,7 +265,7 @@ def point_in_time_join(
         joined row's timestamp) added, and ``feature_created`` (its created timestamp) when
         ``created_timestamp`` is given.
     """
-    columns = list(columns)
+    columns = _check_names("columns", columns)
     if not isinstance(arrived_only, bool):
         raise InvalidParameterError(f"arrived_only must be True or False, got {arrived_only!r}")
     if arrived_only and not created_timestamp:
@@ -278,22 +284,23 @@ def point_in_time_join(
         )
     if ttl is not None and (not isinstance(ttl, timedelta) or ttl <= timedelta(0)):
         raise InvalidParameterError(f"ttl must be a positive timedelta or None, got {ttl!r}")
-    for name, frame, column in [("entities", entities, entity_timestamp),
-                                ("features", features, feature_timestamp)]:
-        if frame[column].isna().any():
+    entity_times = _datetimes("entities", entities, entity_timestamp)
+    feature_times = _datetimes("features", features, feature_timestamp)
+    for name, times, column in [("entities", entity_times, entity_timestamp),
+                                ("features", feature_times, feature_timestamp)]:
+        if np.isnat(times).any():
             raise InvalidParameterError(f"{name} column {column!r} has missing timestamps")
+    created_times = (_datetimes("features", features, created_timestamp)
+                     if created_timestamp else None)
     left = entities.reset_index(drop=True).copy()
     left["_row"] = np.arange(len(left))
-    left["_t"] = pd.to_datetime(left[entity_timestamp]).astype("datetime64[ns]")
+    left["_t"] = entity_times
 
     # Rank the feature rows by preference: event time, then created time (missing first, so
     # it loses), then position. The best eligible row is the one of highest rank.
-    right = pd.DataFrame({key: features[key].to_numpy(),
-                          "_ev": pd.to_datetime(features[feature_timestamp]).to_numpy(
-                              dtype="datetime64[ns]")})
-    if created_timestamp:
-        right["_cr"] = pd.to_datetime(features[created_timestamp]).to_numpy(
-            dtype="datetime64[ns]")
+    right = pd.DataFrame({key: features[key].to_numpy(), "_ev": feature_times})
+    if created_times is not None:
+        right["_cr"] = created_times
     else:
         right["_cr"] = pd.NaT
     right["_pos"] = np.arange(len(right))
@@ -318,16 +325,15 @@ def point_in_time_join(
     by_rank = ranked.index.to_numpy()  # by_rank[r]: the position in features of rank r
     rows = by_rank[best[found].astype("int64")]
     source = features.reset_index(drop=True)
-    event = pd.to_datetime(source[feature_timestamp]).to_numpy(dtype="datetime64[ns]")
+    event = feature_times
     if ttl is not None:
         fresh = joined["_t"].to_numpy()[found] - event[rows] <= np.timedelta64(pd.Timedelta(ttl))
         found[found] = fresh
         rows = rows[fresh]
     taken = {c: source[c] for c in columns}
     taken["feature_time"] = pd.Series(event, dtype="datetime64[ns]")
-    if created_timestamp:
-        taken["feature_created"] = pd.Series(
-            pd.to_datetime(source[created_timestamp]).to_numpy(dtype="datetime64[ns]"))
+    if created_times is not None:
+        taken["feature_created"] = pd.Series(created_times)
     for name, values in taken.items():
         column = values.iloc[rows].reset_index(drop=True)
         column.index = np.flatnonzero(found)
@@ -351,12 +357,18 @@ def latest_value_join(
     built (everything up to ``as_of``, or all of it), so a label from January can receive a
     value from April. Do not use it to build training sets; it is here to be measured.
     """
-    columns = list(columns)
+    columns = _check_names("columns", columns)
     _check_columns("entities", entities, [key])
     _check_columns("features", features, [key, feature_timestamp, *columns])
+    clash = [c for c in [*columns, "feature_time"] if c in entities.columns]
+    if clash:
+        raise InvalidParameterError(
+            f"entities already have column(s) {clash}; drop or rename them before the join"
+        )
+    stamps = _datetimes("features", features, feature_timestamp)
     rows = features
     if as_of is not None:
-        rows = rows[rows[feature_timestamp] <= pd.Timestamp(as_of)]
+        rows = rows[stamps <= _timestamp("as_of", as_of).to_datetime64()]
     latest = rows.sort_values([key, feature_timestamp], kind="mergesort").groupby(key).tail(1)
     latest = latest[[key, feature_timestamp, *columns]].rename(
         columns={feature_timestamp: "feature_time"}
@@ -404,6 +416,14 @@ class FeatureRepo:
     """
 
     path: Path
+
+    def __post_init__(self) -> None:
+        if isinstance(self.path, bool) or not isinstance(self.path, (str, os.PathLike)) \
+                or not str(self.path):
+            raise InvalidParameterError(
+                f"a feature repo's path must be a folder path (str or Path), got {self.path!r}"
+            )
+        object.__setattr__(self, "path", Path(self.path))
 
     @property
     def registry(self) -> Path:
@@ -505,6 +525,83 @@ def feature_definitions(repo: FeatureRepo | str | os.PathLike[str]) -> dict[str,
     return objects
 
 
+def definition_signature(definition: Any) -> dict[str, Any]:
+    """Return what a Feast definition declares, as plain values that compare with ``==``.
+
+    For an ``Entity``: its join key and value type; a ``FileSource``: its file, timestamp
+    and created-timestamp columns; a ``FeatureView``: its entities, source, TTL (seconds),
+    features with their types, and whether it is online; a ``FeatureService``: the features
+    of each view it serves. Two definitions with equal signatures register the same thing.
+    """
+    from feast import Entity, FeatureService, FeatureView, FileSource
+
+    if isinstance(definition, Entity):
+        return {"kind": "entity", "name": definition.name,
+                "join_key": definition.join_key,
+                "value_type": str(definition.value_type)}
+    if isinstance(definition, FileSource):
+        return {"kind": "source", "name": definition.name, "path": str(definition.path),
+                "timestamp": definition.timestamp_field,
+                "created": definition.created_timestamp_column or None}
+    if isinstance(definition, FeatureView):
+        ttl = definition.ttl or timedelta(0)
+        return {"kind": "feature view", "name": definition.name,
+                "entities": sorted(definition.entities),
+                "source": definition.batch_source.name,
+                "ttl_seconds": int(ttl.total_seconds()),
+                "features": [(f.name, str(f.dtype)) for f in definition.features],
+                "online": bool(definition.online)}
+    if isinstance(definition, FeatureService):
+        return {"kind": "feature service", "name": definition.name,
+                "features": [(p.name, [f.name for f in p.features])
+                             for p in definition.feature_view_projections]}
+    raise InvalidParameterError(
+        "definition must be a Feast Entity, FileSource, FeatureView or FeatureService, "
+        f"got {type(definition).__name__}"
+    )
+
+
+def compare_definitions(
+    mine: Sequence[Any], repo: FeatureRepo | str | os.PathLike[str]
+) -> pd.DataFrame:
+    """Compare Feast definitions written by hand with :func:`feature_definitions`'s.
+
+    Returns one row per definition in ``mine``: its kind, TTL in days (views), number of
+    features, and how many declared fields differ from the companion's definition of the same
+    name (0: it registers exactly the same thing).
+    """
+    if isinstance(mine, (str, bytes)) or not isinstance(mine, Sequence) or not mine:
+        raise InvalidParameterError(
+            f"mine must be a non-empty list of Feast definitions, got {mine!r}"
+        )
+    signatures = [definition_signature(d) for d in mine]
+    names = [s["name"] for s in signatures]
+    repeated = sorted({n for n in names if names.count(n) > 1})
+    if repeated:
+        raise InvalidParameterError(f"definitions repeat the name(s) {repeated}")
+    reference = feature_definitions(repo)
+    unknown = [n for n in names if n not in reference]
+    if unknown:
+        raise UnknownNameError(
+            f"definition(s) {unknown} are not among the companion's; known: "
+            f"{', '.join(sorted(reference))}"
+        )
+    rows = []
+    for signature in signatures:
+        theirs = definition_signature(reference[signature["name"]])
+        differ = sum(signature.get(k) != theirs.get(k) for k in set(signature) | set(theirs))
+        rows.append({"definition": signature["name"], "kind": signature["kind"],
+                     "ttl (days)": (signature["ttl_seconds"] // 86400
+                                    if "ttl_seconds" in signature else None),
+                     "features": (sum(len(f) for _, f in signature["features"])
+                                  if signature["kind"] == "feature service"
+                                  else len(signature.get("features", []))),
+                     "fields differing": int(differ)})
+    table = pd.DataFrame(rows).set_index("definition")
+    table["ttl (days)"] = table["ttl (days)"].astype("Int64")
+    return table
+
+
 def apply_feature_repo(
     repo_dir: str | os.PathLike[str],
     dataset: ChurnDataset,
@@ -518,14 +615,25 @@ def apply_feature_repo(
     failure leaves no half-written source behind. Returns the repo and its (DuckDB) store.
     """
     _check_dataset(dataset)
+    repo = _as_repo(repo_dir)
+    if repo.path.exists() and not repo.path.is_dir():
+        raise InvalidParameterError(
+            f"repo_dir {str(repo_dir)!r} is a file; a feature repo needs a folder"
+        )
     weekly = activity_feature_table(dataset, until=until)
-    repo = FeatureRepo(Path(repo_dir).resolve())
-    (repo.path / "data").mkdir(parents=True, exist_ok=True)
-    _write_parquet(weekly, repo.activity_source)
-    _write_parquet(profile_feature_table(dataset), repo.profile_source)
-    store = feature_store(repo)
-    with quiet_feast():
-        store.apply(list(feature_definitions(repo).values()))
+    profile = profile_feature_table(dataset)
+    created = [p for p in (repo.path, repo.path / "data") if not p.exists()]
+    try:
+        (repo.path / "data").mkdir(parents=True, exist_ok=True)
+        _write_parquet(weekly, repo.activity_source)
+        _write_parquet(profile, repo.profile_source)
+        store = feature_store(repo)
+        with quiet_feast():
+            store.apply(list(feature_definitions(repo).values()))
+    except BaseException:
+        if created:  # the folders this call made go; a repo that was there stays
+            shutil.rmtree(created[0], ignore_errors=True)
+        raise
     return repo, store
 
 
@@ -536,7 +644,8 @@ def materialize(store: FeatureStore, start: Any, end: Any) -> int:
     on its first call and skip all of the simulated history. Returns the number of feature
     views materialised.
     """
-    start, end = pd.Timestamp(start), pd.Timestamp(end)
+    _check_store(store)
+    start, end = _timestamp("start", start), _timestamp("end", end)
     if start >= end:
         raise InvalidParameterError(f"start {start} must come before end {end}")
     views = [v for v in store.list_feature_views() if v.online]
@@ -560,8 +669,23 @@ def historical_features(
     all older than the TTL: if any row is missing this raises :class:`RowsDroppedError` instead
     of returning a smaller training set.
     """
+    _check_store(store)
+    if not isinstance(timestamp, str):
+        raise InvalidParameterError(f"timestamp must be a column name, got {timestamp!r}")
     _check_columns("entities", entities, [ENTITY_KEY, timestamp])
     feature_service = _feature_service(store, service)
+    _check_ids(entities[ENTITY_KEY], "entities column 'customer_id'")
+    times = _datetimes("entities", entities, timestamp)
+    if np.isnat(times).any():
+        raise InvalidParameterError(f"entities column {timestamp!r} has missing timestamps")
+    reserved = {"entity_row", *service_features(store, service)}
+    if timestamp != EVENT_TIMESTAMP:
+        reserved.add(EVENT_TIMESTAMP)
+    clash = sorted(reserved & set(entities.columns))
+    if clash:
+        raise InvalidParameterError(
+            f"entities already have column(s) {clash}, which the join adds; drop or rename them"
+        )
     frame = entities.reset_index(drop=True).rename(columns={timestamp: EVENT_TIMESTAMP})
     frame["entity_row"] = np.arange(len(frame))
     with quiet_feast():
@@ -582,9 +706,21 @@ def historical_features(
 
 
 def online_features(store: FeatureStore, customer_ids: Sequence[int], service: str) -> pd.DataFrame:
-    """Read the online store's current features of ``customer_ids`` for a feature service."""
+    """Read the online store's current features of ``customer_ids`` for a feature service.
+
+    ``customer_ids`` are whole numbers, each once; the rows come back in their order. A
+    customer the store has never seen gets empty features.
+    """
+    _check_store(store)
     feature_service = _feature_service(store, service)
-    ids = [int(i) for i in customer_ids]
+    ids = _check_ids(customer_ids, "customer_ids")
+    if not ids:
+        raise InvalidParameterError("customer_ids is empty; pass at least one customer id")
+    duplicated = sorted(pd.Series(ids)[pd.Series(ids).duplicated()].unique().tolist())
+    if duplicated:
+        raise InvalidParameterError(
+            f"customer_ids repeat {duplicated[:5]}; pass each customer once"
+        )
     with quiet_feast():
         frame = store.get_online_features(
             features=feature_service, entity_rows=[{ENTITY_KEY: i} for i in ids]
@@ -594,6 +730,7 @@ def online_features(store: FeatureStore, customer_ids: Sequence[int], service: s
 
 def service_features(store: FeatureStore, service: str) -> list[str]:
     """Return the feature names a feature service serves, in its order."""
+    _check_store(store)
     feature_service = _feature_service(store, service)
     return [f.name for projection in feature_service.feature_view_projections
             for f in projection.features]
@@ -606,6 +743,7 @@ def model_frame(frame: pd.DataFrame) -> pd.DataFrame:
     exactly as :func:`companion.training.snapshot_features` fills customers with no activity
     in the window. Profile features are left alone.
     """
+    _check_columns("frame", frame, [])
     frame = frame.copy()
     activity = [c for c in set(V1_ACTIVITY_FEATURES) | set(V2_ACTIVITY_FEATURES)
                 if c in frame.columns and c != "tenure_days"]
@@ -622,6 +760,7 @@ def make_version_model(version: str, seed: int = 0) -> Pipeline:
     The estimator is the same; only the numeric columns it reads follow the feature version.
     """
     spec = FEATURE_VERSIONS[check_choice("feature version", version, FEATURE_VERSIONS)]
+    check_int("seed", seed, minimum=0)
     model = clone(make_model("gbm", seed))
     preprocess: ColumnTransformer = model.named_steps["features"]
     transformers = [
@@ -641,7 +780,9 @@ def version_columns(version: str) -> list[str]:
 def train_version(frame: pd.DataFrame, version: str, seed: int = 0) -> Pipeline:
     """Fit the churn model of feature ``version`` on a training set from Feast."""
     columns = version_columns(version)
+    check_int("seed", seed, minimum=0)
     _check_columns("training set", frame, [*columns, TARGET])
+    _check_target("training set", frame)
     model = make_version_model(version, seed)
     model.fit(model_frame(frame)[columns], frame[TARGET])
     return model
@@ -650,12 +791,13 @@ def train_version(frame: pd.DataFrame, version: str, seed: int = 0) -> Pipeline:
 def score_version(model: Pipeline, frame: pd.DataFrame, version: str) -> dict[str, float]:
     """Return ROC AUC, average precision, churn rate and rows of ``model`` on ``frame``."""
     columns = version_columns(version)
-    _check_columns("frame", frame, [*columns, TARGET])
-    if frame[TARGET].nunique() < 2:
+    if not callable(getattr(model, "predict_proba", None)):
         raise InvalidParameterError(
-            f"cannot score on {len(frame)} rows with a single class; scoring needs churners "
-            "and stayers"
+            f"model must be a fitted classifier with predict_proba (train_version), "
+            f"got {type(model).__name__}"
         )
+    _check_columns("frame", frame, [*columns, TARGET])
+    _check_target("frame", frame)
     scores = model.predict_proba(model_frame(frame)[columns])[:, 1]
     y = frame[TARGET].to_numpy()
     return {
@@ -696,12 +838,35 @@ def record_model_version(
     """Write ``directory/name.json``: which feature service and features a model was trained on.
 
     The record is what lets anyone serve the model later with the right features: the
-    service name is looked up in the Feast registry, never guessed.
+    service name is looked up in the Feast registry, never guessed. ``details`` (training
+    months, row counts, ...) are added beside the record's own keys (:data:`RECORD_KEYS`),
+    never over them: a detail named like one of them is refused, as are non-text keys and
+    values JSON cannot hold exactly (NaN, infinity).
     """
     spec = FEATURE_VERSIONS[check_choice("feature version", version, FEATURE_VERSIONS)]
-    if not isinstance(name, str) or not name or not all(c.isalnum() or c in "-_" for c in name):
+    if not isinstance(name, str) or not name or not all(
+            c.isascii() and (c.isalnum() or c in "-_") for c in name):
         raise InvalidParameterError(
-            f"model name must be non-empty letters, digits, '-' or '_', got {name!r}"
+            f"model name must be non-empty ASCII letters, digits, '-' or '_', got {name!r}"
+        )
+    if isinstance(directory, bool) or not isinstance(directory, (str, os.PathLike)) \
+            or not str(directory):
+        raise InvalidParameterError(f"directory must be a folder path, got {directory!r}")
+    directory = Path(directory)
+    if directory.exists() and not directory.is_dir():
+        raise InvalidParameterError(f"directory {str(directory)!r} is a file, not a folder")
+    if not isinstance(details, Mapping):
+        raise InvalidParameterError(
+            f"details must be a dict of extra fields, got {type(details).__name__}"
+        )
+    bad_keys = [k for k in details if not isinstance(k, str) or not k]
+    if bad_keys:
+        raise InvalidParameterError(f"details keys must be non-empty strings, got {bad_keys!r}")
+    taken = sorted(set(details) & set(RECORD_KEYS))
+    if taken:
+        raise InvalidParameterError(
+            f"details may not overwrite the record's own key(s) {taken}; the record sets "
+            f"{list(RECORD_KEYS)} itself: rename the detail"
         )
     record = {
         "model": name,
@@ -711,20 +876,37 @@ def record_model_version(
         "features": version_columns(version),
         **details,
     }
-    directory = Path(directory)
+    try:
+        text = json.dumps(record, indent=2, sort_keys=True, default=str, allow_nan=False) + "\n"
+    except ValueError as exc:
+        raise InvalidParameterError(
+            f"details hold a value JSON cannot store exactly (NaN or infinity): {details!r}"
+        ) from exc
     directory.mkdir(parents=True, exist_ok=True)
     path = directory / f"{name}.json"
-    text = json.dumps(record, indent=2, sort_keys=True, default=str) + "\n"
     _write_atomic(path, lambda tmp: tmp.write_text(text, encoding="utf-8"))
     return path
 
 
 def read_model_record(path: str | os.PathLike[str]) -> dict[str, Any]:
     """Read a record written by :func:`record_model_version`."""
+    if isinstance(path, bool) or not isinstance(path, (str, os.PathLike)) or not str(path):
+        raise InvalidParameterError(f"path must be a file path, got {path!r}")
     path = Path(path)
-    if not path.exists():
-        raise FileNotFoundError(f"no model record at {path}; write it with record_model_version()")
-    return json.loads(path.read_text(encoding="utf-8"))
+    if not path.is_file():
+        raise InvalidParameterError(
+            f"no model record at {str(path)!r}; write it with record_model_version()"
+        )
+    try:
+        record = json.loads(path.read_text(encoding="utf-8"))
+    except (ValueError, UnicodeDecodeError) as exc:
+        raise InvalidParameterError(f"{str(path)!r} is not a JSON model record: {exc}") from exc
+    missing = [k for k in RECORD_KEYS if not isinstance(record, dict) or k not in record]
+    if missing:
+        raise InvalidParameterError(
+            f"{str(path)!r} is not a model record: it lacks {missing}"
+        )
+    return record
 
 
 # --------------------------------------------------------------------------- prerequisite
@@ -737,6 +919,12 @@ def build_features(workspace: Workspace) -> FeatureStore:
     written into ``workspace.feast_dir``, the definitions applied, and every online view
     materialised from the oldest sign-up to the end of the simulated window.
     """
+    from companion.workspace import Workspace
+
+    if not isinstance(workspace, Workspace):
+        raise InvalidParameterError(
+            f"expected a Workspace (Workspace.create), got {type(workspace).__name__}"
+        )
     dataset = workspace.require("data")
     _, store = apply_feature_repo(workspace.feast_dir, dataset)
     materialize(store, history_start(dataset), dataset.config.end_timestamp)
@@ -793,9 +981,84 @@ def _feature_service(store: FeatureStore, service: str) -> Any:
 def _as_repo(repo: FeatureRepo | str | os.PathLike[str]) -> FeatureRepo:
     if isinstance(repo, FeatureRepo):
         return repo
-    if not isinstance(repo, (str, os.PathLike)):
-        raise InvalidParameterError(f"repo must be a folder path, got {type(repo).__name__}")
+    if isinstance(repo, bool) or not isinstance(repo, (str, os.PathLike)) or not str(repo):
+        raise InvalidParameterError(
+            f"repo must be a folder path (str or Path) or a FeatureRepo, got {repo!r}"
+        )
     return FeatureRepo(Path(repo).resolve())
+
+
+def _check_store(store: Any) -> None:
+    from feast import FeatureStore
+
+    if not isinstance(store, FeatureStore):
+        raise InvalidParameterError(
+            f"expected a Feast FeatureStore (feature_store() or apply_feature_repo()), "
+            f"got {type(store).__name__}"
+        )
+
+
+def _check_names(name: str, values: Any) -> list[str]:
+    if isinstance(values, (str, bytes)) or not isinstance(values, Sequence):
+        raise InvalidParameterError(
+            f"{name} must be a list of column names, got {values!r}"
+        )
+    values = list(values)
+    bad = [v for v in values if not isinstance(v, str) or not v]
+    if bad or not values:
+        raise InvalidParameterError(
+            f"{name} must be a non-empty list of column names, got {values!r}"
+        )
+    repeated = sorted({v for v in values if values.count(v) > 1})
+    if repeated:
+        raise InvalidParameterError(f"{name} repeat {repeated}; name each column once")
+    return values
+
+
+def _check_ids(values: Any, name: str) -> list[int]:
+    if isinstance(values, (str, bytes, Mapping)) or not isinstance(
+            values, (Sequence, np.ndarray, pd.Series, pd.Index)):
+        raise InvalidParameterError(f"{name} must be a list of customer ids, got {values!r}")
+    ids = []
+    for value in list(values):
+        if isinstance(value, (bool, np.bool_)) or not isinstance(value, (int, np.integer)):
+            raise InvalidParameterError(
+                f"{name} must hold whole-number customer ids, got {value!r} "
+                f"of type {type(value).__name__}"
+            )
+        ids.append(int(value))
+    return ids
+
+
+def _check_target(name: str, frame: pd.DataFrame) -> None:
+    target = frame[TARGET]
+    if target.isna().any() or not target.isin([0, 1]).all():
+        raise InvalidParameterError(
+            f"{name} column {TARGET!r} must hold only 0 and 1, got "
+            f"{sorted(map(str, target.drop_duplicates().head(5)))}"
+        )
+    if target.nunique() < 2:
+        raise InvalidParameterError(
+            f"{name} has {len(frame)} rows with a single class; a churn model needs churners "
+            "and stayers"
+        )
+
+
+def _datetimes(name: str, frame: pd.DataFrame, column: str) -> np.ndarray:
+    """Return a frame's timestamp column as naive datetime64[ns] (aware ones in UTC)."""
+    values = frame[column]
+    try:
+        with warnings.catch_warnings():  # "could not infer format" for text that is no date
+            warnings.simplefilter("ignore")
+            stamps = pd.to_datetime(values)
+    except (TypeError, ValueError, OverflowError) as exc:
+        raise InvalidParameterError(
+            f"{name} column {column!r} must hold timestamps, got e.g. "
+            f"{values.dropna().head(3).tolist()!r}"
+        ) from exc
+    if isinstance(stamps.dtype, pd.DatetimeTZDtype):
+        stamps = stamps.dt.tz_convert("UTC").dt.tz_localize(None)
+    return stamps.to_numpy(dtype="datetime64[ns]")
 
 
 def _check_dataset(dataset: Any) -> None:
@@ -823,14 +1086,20 @@ def _feature_order(name: str) -> int:
 
 
 def _timestamp(name: str, value: Any) -> pd.Timestamp:
+    if isinstance(value, (bool, int, float, np.number)):
+        raise InvalidParameterError(
+            f"{name} must be a timestamp or a date string like '2025-06-01', got {value!r}"
+        )
     try:
         stamp = pd.Timestamp(value)
-    except (TypeError, ValueError) as exc:
+    except (TypeError, ValueError, OverflowError) as exc:
         raise InvalidParameterError(
             f"{name} must be a timestamp or a date string like '2025-06-01', got {value!r}"
         ) from exc
     if pd.isna(stamp):
         raise InvalidParameterError(f"{name} must be a timestamp, got {value!r}")
+    if stamp.tzinfo is not None:
+        stamp = stamp.tz_convert("UTC").tz_localize(None)
     return stamp
 
 
@@ -857,8 +1126,8 @@ def _write_atomic(path: Path, write: Any) -> None:
 
 
 __all__ = [
-    "ACTIVITY_TTL", "FEATURE_VERSIONS", "FeatureRepo", "RowsDroppedError", "auc_gap",
-    "activity_feature_table",
+    "ACTIVITY_TTL", "FEATURE_VERSIONS", "RECORD_KEYS", "FeatureRepo", "RowsDroppedError",
+    "activity_feature_table", "auc_gap", "compare_definitions", "definition_signature",
     "apply_feature_repo", "build_features", "history_start", "feature_definitions", "feature_store",
     "historical_features", "latest_value_join", "materialize", "model_frame", "online_features",
     "point_in_time_join", "profile_feature_table", "read_model_record", "record_model_version",

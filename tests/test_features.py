@@ -385,3 +385,270 @@ def test_auc_gap_adds_the_two_variances():
     assert gap.value > 0 and gap.method == "DeLong unpaired"
     with pytest.raises(InvalidParameterError, match="single class"):
         F.auc_gap([1, 1], [0.2, 0.3], y2, s2)
+
+
+# --------------------------------------------------------------------------- Feast's own objects
+
+
+def _hand_written(repo_dir):
+    """Feast's definitions of version 1, written out as the chapter does."""
+    from feast import Entity, FeatureService, FeatureView, Field, FileSource, ValueType
+    from feast.types import Float64, String
+
+    repo = F.FeatureRepo(repo_dir)
+    customer = Entity(name="customer", join_keys=["customer_id"], value_type=ValueType.INT64)
+    weekly = FileSource(name="customer_activity_weekly", path=str(repo.activity_source),
+                        timestamp_field="event_timestamp",
+                        created_timestamp_column="created_timestamp")
+    activity = FeatureView(name="customer_activity_v1", entities=[customer], source=weekly,
+                           ttl=timedelta(days=14), online=True,
+                           schema=[Field(name=n, dtype=Float64) for n in F.V1_ACTIVITY_FEATURES])
+    profile_source = FileSource(name="customer_profile_source", path=str(repo.profile_source),
+                                timestamp_field="event_timestamp")
+    profile = FeatureView(name="customer_profile", entities=[customer], source=profile_source,
+                          ttl=timedelta(0), online=True,
+                          schema=[Field(name="monthly_fee", dtype=Float64)]
+                          + [Field(name=n, dtype=String) for n in F.PROFILE_FEATURES[1:]])
+    service = FeatureService(name="churn_model_v1", features=[activity, profile])
+    return [customer, weekly, activity, profile_source, profile, service]
+
+
+def test_hand_written_definitions_equal_the_companions(tmp_path):
+    table = F.compare_definitions(_hand_written(tmp_path), tmp_path)
+    assert list(table.index) == ["customer", "customer_activity_weekly", "customer_activity_v1",
+                                 "customer_profile_source", "customer_profile", "churn_model_v1"]
+    assert table["fields differing"].tolist() == [0] * 6
+    assert table.loc["customer_activity_v1", "ttl (days)"] == 14
+    assert table.loc["customer_activity_v1", "features"] == 7
+    assert table.loc["churn_model_v1", "features"] == 12
+
+
+def test_compare_definitions_counts_each_field_that_differs(tmp_path):
+    from feast import FeatureView, Field
+    from feast.types import Float64
+
+    customer, weekly, activity, *_ = _hand_written(tmp_path)
+    longer = FeatureView(name="customer_activity_v1", entities=[customer], source=weekly,
+                         ttl=timedelta(days=28), online=True,  # TTL changed
+                         schema=[Field(name=n, dtype=Float64)
+                                 for n in F.V1_ACTIVITY_FEATURES[:-1]])  # a feature dropped
+    table = F.compare_definitions([longer], tmp_path)
+    assert table.loc["customer_activity_v1", "fields differing"] == 2
+    elsewhere = F.compare_definitions([weekly], tmp_path / "other")
+    assert elsewhere.loc["customer_activity_weekly", "fields differing"] == 1  # the path
+
+
+def test_definition_signature_and_compare_reject_what_is_not_a_definition(tmp_path):
+    from feast import Entity, ValueType
+
+    with pytest.raises(InvalidParameterError, match="must be a Feast Entity.*got dict"):
+        F.definition_signature({"name": "customer"})
+    with pytest.raises(InvalidParameterError, match="non-empty list of Feast definitions"):
+        F.compare_definitions([], tmp_path)
+    with pytest.raises(InvalidParameterError, match="non-empty list of Feast definitions"):
+        F.compare_definitions("customer", tmp_path)
+    stranger = Entity(name="household", join_keys=["household_id"], value_type=ValueType.INT64)
+    with pytest.raises(UnknownNameError, match="'household'.*known: churn_model_v1"):
+        F.compare_definitions([stranger], tmp_path)
+    customer = _hand_written(tmp_path)[0]
+    with pytest.raises(InvalidParameterError, match=r"repeat the name\(s\) \['customer'\]"):
+        F.compare_definitions([customer, customer], tmp_path)
+    with pytest.raises(InvalidParameterError, match="repo must be a folder path"):
+        F.compare_definitions([customer], 42)
+
+
+# --------------------------------------------------------------------------- bad input
+
+
+def test_record_details_may_not_overwrite_the_records_own_keys(tmp_path):
+    for key in F.RECORD_KEYS:
+        with pytest.raises(InvalidParameterError, match=f"may not overwrite.*'{key}'"):
+            F.record_model_version(tmp_path / "models", "churn-v1", "v1", {key: None})
+    with pytest.raises(InvalidParameterError, match="NaN or infinity"):
+        F.record_model_version(tmp_path / "models", "churn-v1", "v1", {"auc": float("nan")})
+    with pytest.raises(InvalidParameterError, match="keys must be non-empty strings"):
+        F.record_model_version(tmp_path / "models", "churn-v1", "v1", {1: "one"})
+    with pytest.raises(InvalidParameterError, match="details must be a dict"):
+        F.record_model_version(tmp_path / "models", "churn-v1", "v1", [("auc", 1)])
+    with pytest.raises(InvalidParameterError, match="model name"):
+        F.record_model_version(tmp_path / "models", "churn'v1", "v1", {})
+    with pytest.raises(InvalidParameterError, match="directory must be a folder path"):
+        F.record_model_version(None, "churn-v1", "v1", {})
+    (tmp_path / "a-file").write_text("x")
+    with pytest.raises(InvalidParameterError, match="is a file, not a folder"):
+        F.record_model_version(tmp_path / "a-file", "churn-v1", "v1", {})
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["a-file"]  # nothing half-written
+
+
+@settings(max_examples=60, deadline=None)
+@given(details=st.dictionaries(
+    st.text(min_size=1, max_size=8),
+    st.one_of(st.none(), st.integers(), st.floats(allow_nan=False, allow_infinity=False),
+              st.text(max_size=8), st.lists(st.integers(), max_size=3)),
+    max_size=4))
+def test_record_round_trips_any_details_and_keeps_its_own_keys(tmp_path_factory, details):
+    directory = tmp_path_factory.mktemp("records")
+    taken = set(details) & set(F.RECORD_KEYS)
+    if taken:
+        with pytest.raises(InvalidParameterError, match="may not overwrite"):
+            F.record_model_version(directory, "m", "v2", details)
+        assert list(directory.iterdir()) == []
+        return
+    record = F.read_model_record(F.record_model_version(directory, "m", "v2", details))
+    assert record["features"] == F.version_columns("v2")
+    assert record["feature_service"] == "churn_model_v2" and record["model"] == "m"
+    assert {k: record[k] for k in details} == details
+
+
+def test_read_model_record_rejects_missing_and_foreign_files(tmp_path):
+    with pytest.raises(InvalidParameterError, match="no model record"):
+        F.read_model_record(tmp_path / "absent.json")
+    (tmp_path / "bad.json").write_text("{not json")
+    with pytest.raises(InvalidParameterError, match="not a JSON model record"):
+        F.read_model_record(tmp_path / "bad.json")
+    (tmp_path / "other.json").write_text('{"model": "x"}')
+    with pytest.raises(InvalidParameterError, match="lacks.*feature_service"):
+        F.read_model_record(tmp_path / "other.json")
+    with pytest.raises(InvalidParameterError, match="path must be a file path"):
+        F.read_model_record(None)
+
+
+@pytest.mark.parametrize("call", [
+    lambda ds: F.profile_feature_table(ds),
+    lambda ds: F.history_start(ds),
+    lambda ds: F.activity_feature_table(ds),
+    lambda ds: F.apply_feature_repo("/nonexistent-never-created", ds),
+])
+@pytest.mark.parametrize("not_a_dataset", [None, pd.DataFrame(), "dataset"])
+def test_dataset_functions_reject_what_is_not_a_dataset(call, not_a_dataset):
+    with pytest.raises(InvalidParameterError, match="expected a ChurnDataset"):
+        call(not_a_dataset)
+
+
+def test_apply_feature_repo_refuses_bad_folders_and_bad_until_before_writing(dataset, tmp_path):
+    (tmp_path / "a-file").write_text("x")
+    with pytest.raises(InvalidParameterError, match="is a file"):
+        F.apply_feature_repo(tmp_path / "a-file", dataset)
+    with pytest.raises(InvalidParameterError, match="repo must be a folder path"):
+        F.apply_feature_repo(None, dataset)
+    with pytest.raises(InvalidParameterError, match="until must be a timestamp"):
+        F.apply_feature_repo(tmp_path / "repo", dataset, until="someday")
+    with pytest.raises(InvalidParameterError, match="until must be a timestamp"):
+        F.apply_feature_repo(tmp_path / "repo", dataset, until=float("nan"))
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["a-file"]
+
+
+def test_feature_repo_needs_a_path():
+    assert F.FeatureRepo("some/where").registry.name == "registry.db"
+    for bad in (None, 3, "", True):
+        with pytest.raises(InvalidParameterError, match="must be a folder path"):
+            F.FeatureRepo(bad)
+
+
+def test_store_functions_reject_what_is_not_a_store(dataset):
+    entities = _labels(dataset, dataset.snapshots[:1])
+    for call in (lambda s: F.historical_features(s, entities, "churn_model_v1"),
+                 lambda s: F.online_features(s, [1], "churn_model_v1"),
+                 lambda s: F.service_features(s, "churn_model_v1"),
+                 lambda s: F.materialize(s, "2025-01-01", "2025-02-01")):
+        for bad in (None, "feature_repo", {"store": 1}):
+            with pytest.raises(InvalidParameterError, match="expected a Feast FeatureStore"):
+                call(bad)
+
+
+def test_store_functions_reject_bad_names_ids_and_timestamps(dataset, repo):
+    _, store = repo
+    entities = _labels(dataset, dataset.snapshots[:1]).head(5)
+    with pytest.raises(InvalidParameterError, match="feature service must be a name"):
+        F.service_features(store, None)
+    with pytest.raises(UnknownNameError, match="'churn_model_v9'.*known"):
+        F.historical_features(store, entities, "churn_model_v9")
+    for bad in ("12", [1, "2"], [1.5], [True], [1, np.nan]):
+        with pytest.raises(InvalidParameterError, match="customer ids"):
+            F.online_features(store, bad, "churn_model_v1")
+    with pytest.raises(InvalidParameterError, match=r"repeat \[1\]"):
+        F.online_features(store, [1, 2, 1], "churn_model_v1")
+    with pytest.raises(InvalidParameterError, match="is empty"):
+        F.online_features(store, [], "churn_model_v1")
+    with pytest.raises(InvalidParameterError, match="missing timestamps"):
+        F.historical_features(store, entities.assign(event_timestamp=pd.NaT), "churn_model_v1")
+    with pytest.raises(InvalidParameterError, match="must hold timestamps"):
+        F.historical_features(store, entities.assign(event_timestamp="someday"), "churn_model_v1")
+    with pytest.raises(InvalidParameterError, match=r"already have column\(s\) \['minutes_4w'\]"):
+        F.historical_features(store, entities.assign(minutes_4w=1.0), "churn_model_v1")
+    with pytest.raises(InvalidParameterError, match="whole-number customer ids"):
+        F.historical_features(store, entities.assign(customer_id=entities["customer_id"] + 0.5),
+                              "churn_model_v1")
+    with pytest.raises(InvalidParameterError, match="missing column"):
+        F.historical_features(store, entities, "churn_model_v1", timestamp="snapshot")
+    for start, end in [("someday", "2025-02-01"), ("2025-01-01", None), (0, "2025-02-01")]:
+        with pytest.raises(InvalidParameterError, match="must be a timestamp"):
+            F.materialize(store, start, end)
+
+
+def test_joins_reject_bad_columns_and_timestamps():
+    entities = pd.DataFrame({"customer_id": [1], "event_timestamp": [pd.Timestamp("2025-01-02")]})
+    rows = pd.DataFrame({"customer_id": [1], "event_timestamp": [pd.Timestamp("2025-01-01")],
+                         "value": [1.0]})
+    for join in (F.point_in_time_join, F.latest_value_join):
+        with pytest.raises(InvalidParameterError, match="list of column names"):
+            join(entities, rows, "value")  # a string is not a list of names
+        with pytest.raises(InvalidParameterError, match=r"repeat \['value'\]"):
+            join(entities, rows, ["value", "value"])
+        with pytest.raises(InvalidParameterError, match="non-empty list"):
+            join(entities, rows, [])
+        with pytest.raises(InvalidParameterError, match="must be a pandas DataFrame"):
+            join(entities.to_dict(), rows, ["value"])
+        with pytest.raises(InvalidParameterError, match="already have column"):
+            join(entities.assign(value=0.0), rows, ["value"])
+        with pytest.raises(InvalidParameterError, match="must hold timestamps"):
+            join(entities, rows.assign(event_timestamp="someday"), ["value"])
+    with pytest.raises(InvalidParameterError, match="as_of must be a timestamp"):
+        F.latest_value_join(entities, rows, ["value"], as_of="someday")
+    with pytest.raises(InvalidParameterError, match="ttl must be a positive timedelta"):
+        F.point_in_time_join(entities, rows, ["value"], ttl=pd.NaT)
+    with pytest.raises(InvalidParameterError, match="ttl must be a positive timedelta"):
+        F.point_in_time_join(entities, rows, ["value"], ttl=14)
+    # Time-zone-aware stamps are read in UTC: the same join as naive UTC.
+    aware = F.point_in_time_join(entities.assign(event_timestamp=pd.Timestamp(
+        "2025-01-02", tz="UTC")), rows, ["value"])
+    assert aware["value"].tolist() == [1.0]
+
+
+def test_training_set_rejects_unknown_versions_and_bad_frames(dataset):
+    labels = _labels(dataset, dataset.snapshots[:1])
+    weekly, profile = F.activity_feature_table(dataset), F.profile_feature_table(dataset)
+    with pytest.raises(UnknownNameError, match="feature version 'v3'"):
+        F.training_set(labels, weekly, profile, "v3")
+    with pytest.raises(InvalidParameterError, match="must be a pandas DataFrame"):
+        F.training_set(labels, dataset, profile, "v1")
+    with pytest.raises(InvalidParameterError, match="missing column"):
+        F.training_set(labels, weekly, profile.drop(columns="plan"), "v1")
+    with pytest.raises(InvalidParameterError, match="arrived_only must be True or False"):
+        F.training_set(labels, weekly, profile, "v1", arrived_only=None)
+
+
+def test_models_reject_bad_seeds_targets_and_models(dataset):
+    labels = _labels(dataset, dataset.snapshots[:2])
+    frame = F.training_set(labels, F.activity_feature_table(dataset),
+                           F.profile_feature_table(dataset), "v1")
+    for seed in (-1, 1.5, None, True):
+        with pytest.raises(InvalidParameterError, match="seed must be"):
+            F.train_version(frame, "v1", seed=seed)
+        with pytest.raises(InvalidParameterError, match="seed must be"):
+            F.make_version_model("v1", seed=seed)
+    with pytest.raises(InvalidParameterError, match="single class"):
+        F.train_version(frame.assign(churned_30d=0), "v1")
+    with pytest.raises(InvalidParameterError, match="only 0 and 1"):
+        F.train_version(frame.assign(churned_30d=np.where(frame.index == 0, np.nan, 1.0)), "v1")
+    with pytest.raises(InvalidParameterError, match="predict_proba"):
+        F.score_version("model", frame, "v1")
+    with pytest.raises(InvalidParameterError, match="must be a pandas DataFrame"):
+        F.model_frame([1, 2])
+    with pytest.raises(UnknownNameError, match="feature version 'v0'"):
+        F.version_columns("v0")
+
+
+def test_build_features_needs_a_workspace():
+    with pytest.raises(InvalidParameterError, match="expected a Workspace"):
+        F.build_features("04-feature-store")
