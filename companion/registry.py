@@ -1,8 +1,11 @@
 """The model registry: versions with lineage, a validation gate, aliases, an audit trail, prompts.
 
 Every churn model Lumen trains becomes a *version* of one registered model in the workspace's
-MLflow registry. Its description and tags say what it was built from: the data (content hashes
-and training snapshots), the feature set version, the metrics and the training run. *Aliases*
+MLflow registry. Its description and tags say what it was built from, as one lineage thread:
+the Feast feature service whose features it reads (``churn_model_v1``, see
+:data:`companion.features.FEATURE_VERSIONS`), the MLflow run that trained it (its parameters,
+metrics and training input), the code that trained it (a SHA-256 of :data:`CODE_FILES`), the
+data (content hashes and training snapshots) and the metrics. *Aliases*
 (``staging``, ``production``) say which version does what; MLflow's deprecated stages are not
 used. The rules of moving them live here:
 
@@ -43,9 +46,12 @@ import functools
 import hashlib
 import json
 import logging
+import math
 import os
+import re
 import sqlite3
 import threading
+import warnings
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -61,9 +67,18 @@ from companion.errors import (
     UnknownNameError,
     WorkspaceError,
     check_choice,
+    check_int,
 )
 from companion.evaluation import Estimate, auc_difference, auc_interval
-from companion.training import FEATURES, MODEL_KINDS, TARGET, evaluate, snapshot_features, train
+from companion.features import FEATURE_VERSIONS
+from companion.training import (
+    FEATURES,
+    MODEL_KINDS,
+    TARGET,
+    evaluate,
+    snapshot_features,
+    train,
+)
 
 if TYPE_CHECKING:  # pragma: no cover - imports for type hints only
     from mlflow.entities.model_registry import ModelVersion, PromptVersion
@@ -75,8 +90,23 @@ if TYPE_CHECKING:  # pragma: no cover - imports for type hints only
 MODEL_NAME = "lumen-churn"
 """The registered model every churn model version belongs to."""
 
-FEATURE_SET_VERSION = "features:v1"
-"""Version name of :data:`companion.training.FEATURES`, the feature list the models read."""
+FEATURE_VERSION = "v1"
+"""The feature version (:data:`companion.features.FEATURE_VERSIONS`) whose columns are exactly
+:data:`companion.training.FEATURES`, the feature list the registry's models read."""
+
+FEATURE_SERVICE = FEATURE_VERSIONS[FEATURE_VERSION]["service"]
+"""The Feast feature service that serves those features (``churn_model_v1``): every version
+records it as ``features.service`` and its training run logs it as a parameter."""
+
+CODE_FILES = tuple(Path(__file__).with_name(n) for n in ("training.py", "registry.py"))
+"""The code that trains a version: the features and models, and this module that runs them.
+Their SHA-256 (:func:`code_hash`) is recorded on every run and version as ``code.sha256``."""
+
+NAME_PATTERN = r"[A-Za-z0-9_.-]{1,200}"
+"""Names of models and prompts: what MLflow's search filters accept unquoted."""
+
+ALIAS_PATTERN = r"[A-Za-z0-9_-]{1,100}"
+"""Alias names: letters, digits, ``-`` and ``_``."""
 
 FEATURE_SET_DIGEST = hashlib.sha256(",".join(FEATURES).encode()).hexdigest()[:12]
 """Digest of the feature list's names and order: it changes if the list changes."""
@@ -185,6 +215,14 @@ class GatePolicy:
                 )
         if candidate is None:
             raise InvalidParameterError("candidate must be an Estimate, got None")
+        for label, value in (("candidate", candidate), ("difference", difference)):
+            if value is not None and not all(
+                isinstance(x, (int, float)) and math.isfinite(x)
+                for x in (value.value, value.low, value.high)
+            ):
+                raise InvalidParameterError(
+                    f"{label} must have a finite value and interval, got {value!r}"
+                )
         if not candidate.above(self.min_roc_auc):
             return False, (
                 f"ROC AUC {candidate.format()} does not clear the floor: its lower end "
@@ -358,7 +396,37 @@ def _quietly(function: Callable[..., Any]) -> Callable[..., Any]:
 def _client(workspace: Workspace) -> MlflowClient:
     from mlflow.tracking import MlflowClient
 
+    _check_workspace(workspace)
     return MlflowClient(workspace.require("mlflow"))
+
+
+def _check_workspace(workspace: Any) -> None:
+    from companion.workspace import Workspace
+
+    if not isinstance(workspace, Workspace):
+        raise InvalidParameterError(
+            f"workspace must be a companion.workspace.Workspace (from Workspace.create), got "
+            f"{type(workspace).__name__}"
+        )
+
+
+def _check_dataset(dataset: Any) -> ChurnDataset:
+    if not isinstance(dataset, ChurnDataset):
+        raise InvalidParameterError(
+            f"dataset must be a companion.data.ChurnDataset (e.g. workspace.require('data')), "
+            f"got {type(dataset).__name__}"
+        )
+    return dataset
+
+
+def code_hash() -> str:
+    """Return the SHA-256 of :data:`CODE_FILES` today (:func:`companion.tracking.code_version`).
+
+    A version whose ``code.sha256`` tag equals it was trained by the code on this machine now.
+    """
+    from companion.tracking import code_version
+
+    return code_version(files=list(CODE_FILES))["code.sha256"]
 
 
 def _use_store(workspace: Workspace) -> None:
@@ -377,9 +445,39 @@ def _is_missing(exc: Exception) -> bool:
 
 
 def _check_name(kind: str, value: Any) -> str:
-    if not isinstance(value, str) or not value.strip():
+    """A free text (actor, reason, template): a non-empty string without NUL characters."""
+    if not isinstance(value, str) or not value.strip() or "\x00" in value:
         raise InvalidParameterError(f"{kind} must be a non-empty string, got {value!r}")
     return value
+
+
+def _check_identifier(kind: str, value: Any, pattern: str = NAME_PATTERN) -> str:
+    """A model, prompt or alias name: only the characters MLflow's filters accept unquoted."""
+    if not isinstance(value, str) or not re.fullmatch(pattern, value):
+        accepted = "letters, digits, '-', '_' and '.'" if pattern == NAME_PATTERN else (
+            "letters, digits, '-' and '_'")
+        raise InvalidParameterError(
+            f"{kind} must be a non-empty string of {accepted}, got {value!r}"
+        )
+    return value
+
+
+def _check_alias(value: Any) -> str:
+    return _check_identifier("alias", value, ALIAS_PATTERN)
+
+
+def _check_clock(clock: Any) -> str:
+    """Call ``clock`` once and return its time for the audit; it must be timezone-aware."""
+    if not callable(clock):
+        raise InvalidParameterError(
+            f"clock must be a callable returning a timezone-aware datetime, got {clock!r}"
+        )
+    now = clock()
+    if not isinstance(now, datetime) or now.tzinfo is None or now.utcoffset() is None:
+        raise InvalidParameterError(
+            f"clock must return a timezone-aware datetime, it returned {now!r}"
+        )
+    return now.isoformat(timespec="seconds")
 
 
 def _check_version(value: Any) -> int:
@@ -395,7 +493,27 @@ def _check_version(value: Any) -> int:
 
 
 def _month(value: Any) -> str:
-    return str(pd.Timestamp(value).date())
+    try:
+        stamp = pd.Timestamp(value)
+    except (TypeError, ValueError) as exc:
+        raise InvalidParameterError(
+            f"a month must be a date like '2025-10-01', got {value!r}"
+        ) from exc
+    if pd.isna(stamp):
+        raise InvalidParameterError(f"a month must be a date like '2025-10-01', got {value!r}")
+    return str(stamp.date())
+
+
+def _snapshot(dataset: ChurnDataset, value: Any, what: str = "snapshot") -> str:
+    """Return ``value`` as ``YYYY-MM-DD`` if it is one of the dataset's monthly snapshots."""
+    month = _month(value)
+    known = [_month(s) for s in dataset.snapshots]
+    if month not in known:
+        raise InvalidParameterError(
+            f"{what} {month} is not a snapshot of the dataset; accepted: "
+            f"{known[0]} .. {known[-1]} (first of each month)"
+        )
+    return month
 
 
 def _utc_now() -> datetime:
@@ -411,7 +529,8 @@ def registered_models(workspace: Workspace) -> list[str]:
 def _require_model(workspace: Workspace, name: str) -> None:
     from mlflow.exceptions import MlflowException
 
-    _check_name("model name", name)
+    _check_workspace(workspace)
+    _check_identifier("model name", name)
     try:
         _client(workspace).get_registered_model(name)
     except MlflowException as exc:
@@ -457,10 +576,13 @@ def get_version(
         raise InvalidParameterError(
             f"give exactly one of version or alias, got version={version!r}, alias={alias!r}"
         )
+    if alias is not None:
+        _check_alias(alias)
+    else:
+        _check_version(version)
     _require_model(workspace, name)
     client = _client(workspace)
     if alias is not None:
-        _check_name("alias", alias)
         known = aliases(workspace, name)
         if alias not in known:
             listed = ", ".join(f"{a!r} -> v{v}" for a, v in known.items()) or "none set"
@@ -520,21 +642,101 @@ def version_tags(
     holdout_snapshot: str,
     metrics: Mapping[str, float],
     run_id: str,
+    *,
+    code_sha256: str | None = None,
 ) -> dict[str, str]:
-    """Return the lineage tags of a model version: data, features, metrics and run."""
+    """Return the lineage tags of a model version: features, run, code, data and metrics.
+
+    ``features.service`` names the Feast feature service whose features the model reads
+    (:data:`FEATURE_SERVICE`), ``training.run_id`` the run that trained it and ``code.sha256``
+    the code (:func:`code_hash` unless given).
+    """
+    _check_dataset(dataset)
+    if not isinstance(training_frame, pd.DataFrame) or training_frame.empty:
+        raise InvalidParameterError(
+            f"training_frame must be a non-empty DataFrame, got {type(training_frame).__name__}"
+        )
+    check_choice("model kind", kind, MODEL_KINDS)
+    if isinstance(training_snapshots, str) or not isinstance(training_snapshots, Sequence) \
+            or not training_snapshots:
+        raise InvalidParameterError(
+            f"training_snapshots must be a non-empty list of months, got {training_snapshots!r}"
+        )
+    months = [_month(s) for s in training_snapshots]
+    holdout = _month(holdout_snapshot)
+    if not isinstance(metrics, Mapping) or not metrics:
+        raise InvalidParameterError(f"metrics must be a non-empty mapping, got {metrics!r}")
+    for key, value in metrics.items():
+        if not isinstance(key, str) or isinstance(value, bool) \
+                or not isinstance(value, (int, float)) or not math.isfinite(value):
+            raise InvalidParameterError(
+                f"metrics must map names to finite numbers, got {key!r}: {value!r}"
+            )
+    if not isinstance(run_id, str) or not re.fullmatch(r"[0-9a-f]{32}", run_id):
+        raise InvalidParameterError(
+            f"run_id must be an MLflow run id (32 hex digits), got {run_id!r}"
+        )
+    if code_sha256 is None:
+        code_sha256 = code_hash()
+    elif not isinstance(code_sha256, str) or not re.fullmatch(r"[0-9a-f]{64}", code_sha256):
+        raise InvalidParameterError(
+            f"code_sha256 must be a SHA-256 hex digest (64 hex digits), got {code_sha256!r}"
+        )
     return {
         "data.dataset_hash": dataset.content_hash(),
         "data.training_rows_hash": content_hash({"training": training_frame}),
-        "data.training_snapshots": ",".join(training_snapshots),
-        "data.training_end": max(training_snapshots),
+        "data.training_snapshots": ",".join(months),
+        "data.training_end": max(months),
         "data.dataset_seed": str(dataset.config.seed),
-        "data.holdout_snapshot": holdout_snapshot,
-        "features.version": FEATURE_SET_VERSION,
+        "data.holdout_snapshot": holdout,
+        "features.service": FEATURE_SERVICE,
+        "features.version": FEATURE_VERSION,
         "features.digest": FEATURE_SET_DIGEST,
+        "code.sha256": code_sha256,
+        "code.files": ",".join(p.name for p in CODE_FILES),
         "model.kind": kind,
         **{f"metrics.holdout_{key}": f"{value:.4f}" for key, value in metrics.items()},
         "training.run_id": run_id,
     }
+
+
+def _check_params(kind: str, seed: int, params: Any) -> dict[str, Any]:
+    """Check extra estimator parameters on an unfitted model, before anything is trained."""
+    from companion.training import make_model
+
+    if params is None:
+        return {}
+    if not isinstance(params, Mapping) or not all(isinstance(k, str) for k in params):
+        raise InvalidParameterError(
+            f"params must be a mapping of estimator parameter names to values, got {params!r}"
+        )
+    for key, value in params.items():
+        if isinstance(value, float) and not math.isfinite(value):
+            raise InvalidParameterError(f"params[{key!r}] must be finite, got {value!r}")
+    model = make_model(kind, seed)
+    estimator = model.named_steps["model"]
+    unknown = sorted(set(params) - set(estimator.get_params()))
+    if unknown:
+        raise InvalidParameterError(
+            f"the {kind} model has no parameter {', '.join(map(repr, unknown))}; accepted: "
+            f"{', '.join(sorted(estimator.get_params()))}"
+        )
+    try:
+        estimator.set_params(**params)
+        estimator._validate_params()  # scikit-learn's own check of types and ranges
+    except (TypeError, ValueError) as exc:
+        raise InvalidParameterError(f"the {kind} model refuses params {params!r}: {exc}") from exc
+    return dict(params)
+
+
+def _two_classes(frame: pd.DataFrame, what: str) -> None:
+    counts = frame[TARGET].value_counts()
+    if len(counts) < 2:
+        raise InvalidParameterError(
+            f"{what} has {len(frame):,} rows of a single class "
+            f"({', '.join(f'{int(k)}: {v}' for k, v in counts.items()) or 'no rows'}); "
+            "training and evaluating need churners and stayers"
+        )
 
 
 @_quietly
@@ -552,45 +754,66 @@ def register_candidate(
 ) -> RegisteredVersion:
     """Train a churn model, log it in a run and register it as a new version of ``name``.
 
-    The run records the parameters, the held-out metrics and the lineage; the version gets a
-    description and tags naming the data (dataset and training-rows content hashes, training
-    snapshots), the feature set version, the metrics and the training run. No alias moves:
-    a new version is only a candidate.
+    The run records the parameters (with the feature service), the held-out metrics, the
+    training rows as its input and the code hash; the version gets a description and tags
+    (:func:`version_tags`) naming the feature service, the run, the code, the data and the
+    metrics. No alias moves: a new version is only a candidate.
+
+    Every argument is checked before anything is trained, logged or registered: a bad one
+    raises a companion error and leaves the store as it was.
 
     Args:
         workspace: the chapter's workspace (its MLflow store is used).
         dataset: the simulated dataset to train on.
         kind: model kind, one of :data:`companion.training.MODEL_KINDS`.
-        training_snapshots: monthly snapshots to train on.
+        training_snapshots: monthly snapshots to train on (distinct, each one of the dataset's).
         holdout_snapshot: a later snapshot to evaluate on.
-        name: registered model name.
-        seed: model seed.
+        name: registered model name (letters, digits, ``-``, ``_``, ``.``).
+        seed: model seed (an int >= 0).
         params: extra estimator parameters (see :func:`companion.training.train`).
         note: a sentence added to the description (why this candidate exists).
     """
     import mlflow
+    import mlflow.data
     from mlflow.exceptions import MlflowException
 
     from companion.tracking import log_sklearn_model
     from companion.workspace import ensure_experiment
 
+    _check_workspace(workspace)
+    _check_dataset(dataset)
     check_choice("model kind", kind, MODEL_KINDS)
-    _check_name("model name", name)
-    if not isinstance(training_snapshots, (list, tuple)) or not training_snapshots:
+    _check_identifier("model name", name)
+    check_int("seed", seed, minimum=0)
+    extra = _check_params(kind, seed, params)
+    if not isinstance(note, str):
+        raise InvalidParameterError(f"note must be a string, got {note!r}")
+    if isinstance(training_snapshots, str) or not isinstance(training_snapshots, (list, tuple)) \
+            or not training_snapshots:
         raise InvalidParameterError(
             f"training_snapshots must be a non-empty list of snapshots, got {training_snapshots!r}"
         )
-    train_months = [_month(s) for s in training_snapshots]
-    holdout = _month(holdout_snapshot)
-    frame = snapshot_features(dataset, [*train_months, holdout])
-    training_frame = frame[frame["snapshot_timestamp"].isin(pd.DatetimeIndex(train_months))]
-    holdout_frame = frame[frame["snapshot_timestamp"] == pd.Timestamp(holdout)]
+    train_months = [_snapshot(dataset, s, "training snapshot") for s in training_snapshots]
+    repeated = sorted({m for m in train_months if train_months.count(m) > 1})
+    if repeated:
+        raise InvalidParameterError(
+            f"training snapshots must be distinct, {', '.join(repeated)} is given more than "
+            "once (its rows would count twice)"
+        )
+    train_months = sorted(train_months)
+    holdout = _snapshot(dataset, holdout_snapshot, "holdout snapshot")
     if max(train_months) >= holdout:
         raise InvalidParameterError(
             f"holdout snapshot {holdout} must come after every training snapshot "
             f"(latest {max(train_months)})"
         )
-    model = train(training_frame, kind=kind, seed=seed, **dict(params or {}))
+    frame = snapshot_features(dataset, [*train_months, holdout])
+    training_frame = frame[frame["snapshot_timestamp"].isin(pd.DatetimeIndex(train_months))]
+    holdout_frame = frame[frame["snapshot_timestamp"] == pd.Timestamp(holdout)]
+    _two_classes(training_frame, f"the training snapshots {', '.join(train_months)}")
+    _two_classes(holdout_frame, f"the holdout snapshot {holdout}")
+    code = code_hash()
+    model = train(training_frame, kind=kind, seed=seed, **extra)
     scores = evaluate(model, holdout_frame)
     metrics = {k: scores[k] for k in ("roc_auc", "average_precision", "brier")}
 
@@ -598,13 +821,24 @@ def register_candidate(
     experiment_id = ensure_experiment(workspace, EXPERIMENT)
     with mlflow.start_run(experiment_id=experiment_id, run_name=f"train {kind}") as run:
         mlflow.log_params(
-            {"kind": kind, "seed": seed, **dict(params or {}),
+            {"kind": kind, "seed": seed, **extra, "feature_service": FEATURE_SERVICE,
              "training_snapshots": ",".join(train_months), "holdout_snapshot": holdout}
         )
         mlflow.log_metrics({f"holdout_{k}": v for k, v in metrics.items()})
+        with warnings.catch_warnings():  # MLflow hints that integer columns cannot hold NaN
+            warnings.simplefilter("ignore", UserWarning)
+            mlflow.log_input(
+                mlflow.data.from_pandas(
+                    training_frame[["customer_id", "snapshot_timestamp", *FEATURES, TARGET]],
+                    name=f"{FEATURE_SERVICE} {train_months[0][:7]}..{train_months[-1][:7]}",
+                    targets=TARGET,
+                ),
+                context="training",
+            )
         info = log_sklearn_model(model, training_frame)
         run_id = run.info.run_id
-        tags = version_tags(dataset, training_frame, kind, train_months, holdout, metrics, run_id)
+        tags = version_tags(dataset, training_frame, kind, train_months, holdout, metrics,
+                            run_id, code_sha256=code)
         mlflow.set_tags({k: v for k, v in tags.items() if k != "training.run_id"})
 
     client = _client(workspace)
@@ -618,9 +852,9 @@ def register_candidate(
         )
     description = (
         f"{kind} churn model trained on snapshots {train_months[0]}..{train_months[-1]} "
-        f"({len(training_frame):,} rows, data {tags['data.dataset_hash'][:12]}), features "
-        f"{FEATURE_SET_VERSION}; ROC AUC {metrics['roc_auc']:.4f} on {holdout}; "
-        f"training run {run_id}." + (f" {note}" if note else "")
+        f"({len(training_frame):,} rows, data {tags['data.dataset_hash'][:12]}), features of "
+        f"the Feast feature service {FEATURE_SERVICE}; ROC AUC {metrics['roc_auc']:.4f} on "
+        f"{holdout}; training run {run_id}." + (f" {note}" if note else "")
     )
     version = client.create_model_version(
         name,
@@ -650,7 +884,8 @@ def list_versions(workspace: Workspace, name: str = MODEL_NAME) -> pd.DataFrame:
     Columns: ``version, aliases, kind, trained_on`` (first..last training month), ``holdout``,
     ``data_hash`` (the dataset's content hash, first 12 characters), ``features``,
     ``holdout_auc`` (ROC AUC on the holdout month at training time) and ``gate`` (``passed``
-    once the version has passed the validation gate).
+    once the version has passed the validation gate). ``features`` is the Feast feature
+    service the version reads.
     """
     _require_model(workspace, name)
     by_version: dict[int, list[str]] = {}
@@ -670,7 +905,7 @@ def list_versions(workspace: Workspace, name: str = MODEL_NAME) -> pd.DataFrame:
                 ),
                 "holdout": tags.get("data.holdout_snapshot", "")[:7],
                 "data_hash": tags.get("data.dataset_hash", "")[:12],
-                "features": tags.get("features.version", ""),
+                "features": tags.get("features.service", ""),
                 "holdout_auc": float(tags.get("metrics.holdout_roc_auc", "nan")),
                 "gate": tags.get("gate.result", ""),
             }
@@ -699,6 +934,7 @@ def registry_state(workspace: Workspace, name: str = MODEL_NAME) -> dict[str, An
 
 def audit_path(workspace: Workspace) -> Path:
     """Return the path of the workspace's append-only audit log of alias moves."""
+    _check_workspace(workspace)
     return workspace.path / "registry" / "audit.jsonl"
 
 
@@ -709,6 +945,12 @@ def registry_lock(workspace: Workspace, timeout: float = LOCK_TIMEOUT_SECONDS) -
     Threads and processes that move aliases in the same workspace take turns: each reads the
     aliases, decides, moves them and writes the audit line before the next one reads.
     """
+    _check_workspace(workspace)
+    if isinstance(timeout, bool) or not isinstance(timeout, (int, float)) \
+            or not math.isfinite(timeout) or timeout <= 0:
+        raise InvalidParameterError(
+            f"timeout must be a positive, finite number of seconds, got {timeout!r}"
+        )
     path = workspace.path / "registry" / "lock.sqlite"
     path.parent.mkdir(exist_ok=True)
     connection = sqlite3.connect(path, timeout=timeout, isolation_level=None)
@@ -743,6 +985,8 @@ def read_audit(workspace: Workspace, name: str | None = MODEL_NAME) -> pd.DataFr
 
     Columns: ``time, actor, action, model, alias, version, previous, reason``.
     """
+    if name is not None:
+        _check_identifier("model name", name)
     columns = ["time", "actor", "action", "model", "alias", "version", "previous", "reason"]
     path = audit_path(workspace)
     entries = []
@@ -771,6 +1015,7 @@ def aliases_from_audit(workspace: Workspace, name: str = MODEL_NAME) -> dict[str
 
     Comparing it with :func:`aliases` checks that the registry and its audit trail agree.
     """
+    _check_identifier("model name", name)
     state: dict[str, int] = {}
     for entry in read_audit(workspace, name).itertuples():
         if entry.action == "stage":
@@ -783,8 +1028,45 @@ def aliases_from_audit(workspace: Workspace, name: str = MODEL_NAME) -> dict[str
     return dict(sorted(state.items()))
 
 
+def alias_timeline(workspace: Workspace, name: str = MODEL_NAME) -> pd.DataFrame:
+    """Replay the audit log into the spans during which each alias held each version.
+
+    Returns one row per span: ``alias, version, start, end`` (audit times; ``end`` is empty
+    while the alias still holds the version), ``moved_by`` (the action and actor that started
+    the span) and ``ended_by``. Refusals move nothing and start no span.
+    """
+    audit = read_audit(workspace, name)
+    spans: list[dict[str, Any]] = []
+    open_spans: dict[str, dict[str, Any]] = {}
+
+    def close(alias: str, time: Any, why: str) -> None:
+        span = open_spans.pop(alias, None)
+        if span is not None:
+            span.update(end=time, ended_by=why)
+
+    def start(alias: str, version: int, time: Any, why: str) -> None:
+        close(alias, time, why)
+        span = {"alias": alias, "version": version, "start": time, "end": pd.NaT,
+                "moved_by": why, "ended_by": ""}
+        spans.append(span)
+        open_spans[alias] = span
+
+    for entry in audit.itertuples():
+        time = pd.Timestamp(entry.time)
+        why = f"{entry.action} by {entry.actor}"
+        if entry.action == "stage":
+            start(STAGING, int(entry.version), time, why)
+        elif entry.action == "promote":
+            start(PRODUCTION, int(entry.version), time, why)
+            close(STAGING, time, why)
+        elif entry.action == "rollback":
+            start(PRODUCTION, int(entry.version), time, why)
+    columns = ["alias", "version", "start", "end", "moved_by", "ended_by"]
+    return pd.DataFrame(spans, columns=columns).astype({"version": "int64"})
+
+
 def _audit_entry(
-    clock: Callable[[], datetime],
+    time: str,
     actor: str,
     action: str,
     name: str,
@@ -795,7 +1077,7 @@ def _audit_entry(
 ) -> dict[str, Any]:
     check_choice("audit action", action, AUDIT_ACTIONS)
     return {
-        "time": clock().isoformat(timespec="seconds"),
+        "time": time,
         "actor": actor,
         "action": action,
         "model": name,
@@ -815,7 +1097,8 @@ def gate_rows(dataset: ChurnDataset, month: Any) -> pd.DataFrame:
     These are the rows both versions are scored on; their content hash is recorded on the
     version that passes (``gate.rows_hash``).
     """
-    return snapshot_features(dataset, [_month(month)])
+    _check_dataset(dataset)
+    return snapshot_features(dataset, [_snapshot(dataset, month, "gate month")])
 
 
 def oracle_interval(dataset: ChurnDataset, month: Any) -> Estimate:
@@ -878,18 +1161,7 @@ def _gate_inputs(
             raise InvalidParameterError(
                 f"version {number} of {name!r} has no data.holdout_snapshot tag; pass month="
             )
-    try:
-        month = _month(month)
-    except (TypeError, ValueError) as exc:
-        raise InvalidParameterError(
-            f"month must be a date like '2025-10-01', got {month!r}"
-        ) from exc
-    known = [_month(s) for s in dataset.snapshots]
-    if month not in known:
-        raise InvalidParameterError(
-            f"gate month {month} is not a snapshot of the dataset; accepted: "
-            f"{known[0]} .. {known[-1]} (first of each month)"
-        )
+    month = _snapshot(dataset, month, "gate month")
     production = aliases(workspace, name).get(PRODUCTION)
     versions = [("candidate", candidate)]
     if production is not None and production != number:
@@ -991,9 +1263,9 @@ def validate_candidate(
 
     from companion.workspace import ensure_experiment
 
-    policy = GatePolicy() if policy is None else policy
-    if not isinstance(policy, GatePolicy):
-        raise InvalidParameterError(f"policy must be a GatePolicy, got {type(policy).__name__}")
+    policy = _check_policy(policy)
+    _check_workspace(workspace)
+    _check_dataset(dataset)
     inputs = _gate_inputs(workspace, dataset, version, name, month)
     number, production, month, frame = (
         inputs.candidate, inputs.production, inputs.month, inputs.frame
@@ -1042,9 +1314,20 @@ def validate_candidate(
     )
 
 
-def _check_actor_reason(actor: Any, reason: Any) -> None:
+def _check_policy(policy: Any) -> GatePolicy:
+    policy = GatePolicy() if policy is None else policy
+    if not isinstance(policy, GatePolicy):
+        raise InvalidParameterError(f"policy must be a GatePolicy, got {type(policy).__name__}")
+    return policy
+
+
+def _check_move(workspace: Any, actor: Any, reason: Any, name: Any, clock: Any) -> str:
+    """Check what every alias move needs, before the lock is taken; return the audit time."""
+    _check_workspace(workspace)
     _check_name("actor", actor)
     _check_name("reason", reason)
+    _check_identifier("model name", name)
+    return _check_clock(clock)
 
 
 @_quietly
@@ -1075,7 +1358,11 @@ def stage(
         PromotionRefusedError: the candidate failed the gate, or the month cannot decide
             (the message says why, with the numbers).
     """
-    _check_actor_reason(actor, reason)
+    time = _check_move(workspace, actor, reason, name, clock)
+    _check_dataset(dataset)
+    policy = _check_policy(policy)
+    if month is not None:
+        _snapshot(dataset, month, "gate month")
     number = int(get_version(workspace, name, version=version).version)
     with registry_lock(workspace):
         previous = aliases(workspace, name).get(STAGING)
@@ -1083,7 +1370,7 @@ def stage(
         def refuse(why: str, cause: Exception | None = None) -> None:
             _append_audit(
                 workspace,
-                _audit_entry(clock, actor, "refuse", name, STAGING, number, previous,
+                _audit_entry(time, actor, "refuse", name, STAGING, number, previous,
                              f"{reason} | refused: {why}"),
             )
             raise PromotionRefusedError(
@@ -1105,7 +1392,7 @@ def stage(
             client.set_model_version_tag(name, str(number), key, value)
         _append_audit(
             workspace,
-            _audit_entry(clock, actor, "stage", name, STAGING, number, previous, reason),
+            _audit_entry(time, actor, "stage", name, STAGING, number, previous, reason),
         )
     return decision
 
@@ -1130,7 +1417,7 @@ def promote(
         PromotionRefusedError: the version is not in ``staging`` (nothing changes; a
             ``refuse`` line is audited).
     """
-    _check_actor_reason(actor, reason)
+    time = _check_move(workspace, actor, reason, name, clock)
     number = int(get_version(workspace, name, version=version).version)
     with registry_lock(workspace):
         current = aliases(workspace, name)
@@ -1138,7 +1425,7 @@ def promote(
             held = f"v{current[STAGING]}" if STAGING in current else "nothing"
             _append_audit(
                 workspace,
-                _audit_entry(clock, actor, "refuse", name, PRODUCTION, number,
+                _audit_entry(time, actor, "refuse", name, PRODUCTION, number,
                              current.get(PRODUCTION),
                              f"{reason} | refused: v{number} is not in staging"),
             )
@@ -1147,7 +1434,7 @@ def promote(
                 f"version in {STAGING!r} can be promoted, and {STAGING!r} holds {held}"
             )
         entry = _audit_entry(
-            clock, actor, "promote", name, PRODUCTION, number, current.get(PRODUCTION), reason
+            time, actor, "promote", name, PRODUCTION, number, current.get(PRODUCTION), reason
         )
         client = _client(workspace)
         client.set_registered_model_alias(name, PRODUCTION, str(number))
@@ -1177,7 +1464,7 @@ def rollback(
     Raises:
         PromotionRefusedError: there is no earlier production version to return to.
     """
-    _check_actor_reason(actor, reason)
+    time = _check_move(workspace, actor, reason, name, clock)
     _require_model(workspace, name)
     with registry_lock(workspace):
         history = _production_history(read_audit(workspace, name))
@@ -1189,7 +1476,7 @@ def rollback(
                 "production version"
             )
         target = history[-2]
-        entry = _audit_entry(clock, actor, "rollback", name, PRODUCTION, target, current, reason)
+        entry = _audit_entry(time, actor, "rollback", name, PRODUCTION, target, current, reason)
         client = _client(workspace)
         client.set_registered_model_alias(name, PRODUCTION, str(target))
         for key, value in {"production.rolled_back_by": actor,
@@ -1204,27 +1491,55 @@ def rollback(
 
 
 @_quietly
-def build_baseline(workspace: Workspace) -> RegisteredVersion:
+def register_baseline(
+    workspace: Workspace,
+    dataset: ChurnDataset,
+    *,
+    seed: int = 0,
+    name: str = MODEL_NAME,
+    actor: str = "setup",
+    clock: Callable[[], datetime] = _utc_now,
+) -> RegisteredVersion:
     """Register Lumen's first churn model and take it through staging to production.
 
-    A gradient-boosting model trained on the first monthly snapshot, gated on the second
-    with the default :class:`GatePolicy` (nothing is in production yet, so only the floor
-    applies: the lower end of its ROC AUC interval must exceed 0.6).
+    A gradient-boosting model with model seed ``seed``, trained on the first monthly snapshot
+    and gated on the second with the default :class:`GatePolicy` (nothing is in production
+    yet, so only the floor applies: the lower end of its ROC AUC interval must exceed 0.6).
+    ``clock`` stamps the two audit lines.
+
+    Raises:
+        WorkspaceError: the dataset has fewer than 2 snapshots, or the model already has
+            versions (the baseline is the first).
     """
-    dataset = workspace.require("data")
+    time = _check_move(workspace, actor, "baseline: first churn model", name, clock)
+    _check_dataset(dataset)
+    check_int("seed", seed, minimum=0)
     snapshots = dataset.snapshots
     if len(snapshots) < 2:
         raise WorkspaceError(
             f"the baseline needs at least 2 monthly snapshots, the dataset has {len(snapshots)}"
         )
+    if name in registered_models(workspace):
+        existing = [int(v.version) for v in _versions(workspace, name)]
+        raise WorkspaceError(
+            f"model {name!r} already has versions {existing}; the baseline must be its first"
+        )
     baseline = register_candidate(
-        workspace, dataset, "gbm", [snapshots[0]], snapshots[1],
+        workspace, dataset, "gbm", [snapshots[0]], snapshots[1], name=name, seed=seed,
         note="First model of the registry (baseline).",
     )
-    stage(workspace, dataset, baseline.version, actor="setup",
-          reason="baseline: first churn model")
-    promote(workspace, baseline.version, actor="setup", reason="baseline: first churn model")
+    stamp = lambda: datetime.fromisoformat(time)  # noqa: E731 - both moves at one time
+    stage(workspace, dataset, baseline.version, actor=actor, name=name,
+          reason="baseline: first churn model", clock=stamp)
+    promote(workspace, baseline.version, actor=actor, name=name,
+            reason="baseline: first churn model", clock=stamp)
     return baseline
+
+
+def build_baseline(workspace: Workspace) -> RegisteredVersion:
+    """The prerequisite ``"baseline"``: :func:`register_baseline` with model seed 0."""
+    _check_workspace(workspace)
+    return register_baseline(workspace, workspace.require("data"))
 
 
 # --------------------------------------------------------------------------- prompts
@@ -1245,9 +1560,17 @@ def register_prompt(
     """
     import mlflow.genai
 
-    _check_name("prompt name", name)
+    _check_workspace(workspace)
+    _check_identifier("prompt name", name)
     _check_name("prompt template", template)
     _check_name("commit message", commit_message)
+    if tags is not None and (
+        not isinstance(tags, Mapping)
+        or not all(isinstance(k, str) and k and isinstance(v, str) for k, v in tags.items())
+    ):
+        raise InvalidParameterError(
+            f"tags must map non-empty strings to strings, got {tags!r}"
+        )
     _use_store(workspace)
     return mlflow.genai.register_prompt(
         name=name, template=template, commit_message=commit_message, tags=dict(tags or {})
@@ -1295,11 +1618,16 @@ def load_prompt(
     import mlflow.genai
     from mlflow.exceptions import MlflowException
 
-    _check_name("prompt name", name)
+    _check_workspace(workspace)
+    _check_identifier("prompt name", name)
     if (version is None) == (alias is None):
         raise InvalidParameterError(
             f"give exactly one of version or alias, got version={version!r}, alias={alias!r}"
         )
+    if alias is not None:
+        _check_alias(alias)
+    else:
+        _check_version(version)
     _use_store(workspace)
     versions = _prompt_versions(name)
     if not versions:
@@ -1310,7 +1638,6 @@ def load_prompt(
             raise UnknownNameError(f"prompt {name!r} has no version {number}; versions: {versions}")
         return mlflow.genai.load_prompt(name, version=number, cache_ttl_seconds=0,
                                         link_to_model=False)
-    _check_name("alias", alias)
     try:
         return mlflow.genai.load_prompt(f"prompts:/{name}@{alias}", cache_ttl_seconds=0,
                                         link_to_model=False)
@@ -1330,6 +1657,6 @@ def set_prompt_alias(workspace: Workspace, name: str, alias: str, version: int |
     """Point alias ``alias`` of prompt ``name`` at ``version`` (which must exist)."""
     import mlflow.genai
 
-    _check_name("alias", alias)
+    _check_alias(alias)
     load_prompt(workspace, name, version=version)
     mlflow.genai.set_prompt_alias(name, alias, _check_version(version))

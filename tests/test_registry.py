@@ -8,18 +8,23 @@ from __future__ import annotations
 
 import dataclasses
 import json
+import re
 import threading
 from datetime import UTC, datetime
 
 import numpy as np
 import pandas as pd
 import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+from mlflow.tracking import MlflowClient
 from sklearn.metrics import roc_auc_score
 
 from companion import registry
 from companion.data import SimulationConfig, content_hash
 from companion.errors import CompanionError, InvalidParameterError, UnknownNameError, WorkspaceError
 from companion.evaluation import Estimate, auc_difference, auc_interval
+from companion.features import FEATURE_VERSIONS, version_columns
 from companion.registry import GateDataError, GatePolicy, PromotionRefusedError
 from companion.training import FEATURES, TARGET, evaluate, snapshot_features
 from companion.workspace import Workspace
@@ -136,9 +141,20 @@ def test_register_candidate_tags_lineage_and_moves_no_alias(ws, dataset) -> None
     assert tags["data.dataset_hash"] == dataset.content_hash()
     assert tags["data.training_snapshots"] == ",".join(months[0:2])
     assert tags["data.holdout_snapshot"] == months[3]
-    assert tags["features.version"] == registry.FEATURE_SET_VERSION == "features:v1"
+    assert tags["features.service"] == registry.FEATURE_SERVICE == "churn_model_v1"
+    assert tags["features.service"] == FEATURE_VERSIONS[tags["features.version"]]["service"]
+    assert set(version_columns(tags["features.version"])) == set(FEATURES)
     assert tags["features.digest"] == registry.FEATURE_SET_DIGEST
     assert tags["training.run_id"] == version.run_id == second.run_id
+    # the thread: version -> run (its params, metrics, input) -> feature service; code hash
+    run = MlflowClient(ws.tracking_uri).get_run(version.run_id)
+    assert run.data.params["feature_service"] == "churn_model_v1"
+    assert run.data.params["seed"] == "0" and run.data.params["kind"] == "logistic"
+    assert f"{run.data.metrics['holdout_roc_auc']:.4f}" == tags["metrics.holdout_roc_auc"]
+    assert [d.dataset.name for d in run.inputs.dataset_inputs] == [
+        f"churn_model_v1 {months[0][:7]}..{months[1][:7]}"]
+    assert run.data.tags["code.sha256"] == tags["code.sha256"] == registry.code_hash()
+    assert tags["code.files"] == "training.py,registry.py"
     assert second.run_id in version.description and "Two months." in version.description
     holdout = snapshot_features(dataset, [dataset.snapshots[3]])
     expected_auc = evaluate(second.model, holdout)["roc_auc"]
@@ -152,6 +168,19 @@ def test_register_candidate_tags_lineage_and_moves_no_alias(ws, dataset) -> None
     assert table.loc[2, "trained_on"] == f"{months[0][:7]}..{months[1][:7]}"
     assert table.loc[2, "holdout_auc"] == pytest.approx(round(expected_auc, 4))
     assert not table.astype(str).apply(lambda c: c.str.contains(second.run_id)).any().any()
+
+
+def test_code_hash_covers_the_training_code_files(tmp_path, monkeypatch) -> None:
+    today = registry.code_hash()
+    copies = []
+    for path in registry.CODE_FILES:
+        copy = tmp_path / path.name
+        copy.write_bytes(path.read_bytes())
+        copies.append(copy)
+    monkeypatch.setattr(registry, "CODE_FILES", tuple(copies))
+    assert registry.code_hash() == today  # same names and bytes, another folder
+    copies[0].write_bytes(copies[0].read_bytes() + b"# one more line\n")
+    assert registry.code_hash() != today
 
 
 def test_register_candidate_rejects_bad_input_and_registers_nothing(ws, dataset) -> None:
@@ -543,3 +572,243 @@ def test_prompts_are_versioned_and_loaded_by_version_and_alias(ws) -> None:
         registry.set_prompt_alias(ws, name, "production", 9)
     assert registry.load_prompt(ws, name, alias="production").version == 2
     assert isinstance(registry.read_audit(ws, None), pd.DataFrame)
+
+
+# --------------------------------------------------------------------------- bad input sweep
+
+
+@pytest.fixture(scope="module")
+def sweep(tmp_path_factory: pytest.TempPathFactory):
+    """A workspace holding one registered version of model ``m``, no alias, no lock yet."""
+    workspace = Workspace.create(
+        "test-registry-sweep",
+        root=tmp_path_factory.mktemp("sweep"),
+        config=SimulationConfig(n_customers=2500, months=5, seed=4, scenarios=()),
+    )
+    data = workspace.require("data")
+    months = data.snapshots
+    registry.register_candidate(workspace, data, "logistic", months[:2], months[3], name="m")
+    return workspace, data
+
+
+def _footprint(workspace):
+    client, runs = _runs(workspace)
+    return {
+        "state": registry.registry_state(workspace, "m"),
+        "models": registry.registered_models(workspace),
+        "runs": sorted((r.info.run_name, r.info.status) for r in runs),
+        "files": sorted(str(p.relative_to(workspace.path)) for p in
+                        (workspace.path / "registry").rglob("*")
+                        ) if (workspace.path / "registry").exists() else [],
+    }
+
+
+def _bad_calls(ws, data):
+    months = data.snapshots
+    one_class = dataclasses.replace(
+        data, labels=data.labels.assign(**{TARGET: 0}))
+    policy = GatePolicy()
+    move = {"actor": "a", "reason": "r", "name": "m"}
+    nan = float("nan")
+    return {
+        # not a workspace / not a dataset
+        "list_versions(None)": lambda: registry.list_versions(None, "m"),
+        "aliases('ws')": lambda: registry.aliases("ws", "m"),
+        "registered_models(1)": lambda: registry.registered_models(1),
+        "registry_state(dict)": lambda: registry.registry_state({}, "m"),
+        "audit_path(str)": lambda: registry.audit_path("build/x"),
+        "read_audit(None)": lambda: registry.read_audit(None),
+        "gate_rows(frame)": lambda: registry.gate_rows(data.labels, months[3]),
+        "oracle_interval(None)": lambda: registry.oracle_interval(None, months[3]),
+        "register_candidate(dataset=frame)": lambda: registry.register_candidate(
+            ws, data.labels, "gbm", months[:1], months[1], name="m"),
+        "stage(dataset=None)": lambda: registry.stage(ws, None, 1, **move),
+        "validate_candidate(ws=None)": lambda: registry.validate_candidate(None, data, 1,
+                                                                           name="m"),
+        "register_baseline(dataset=str)": lambda: registry.register_baseline(ws, "data"),
+        "build_baseline(None)": lambda: registry.build_baseline(None),
+        "register_prompt(ws=None)": lambda: registry.register_prompt(
+            None, "p", "t", commit_message="c"),
+        # names MLflow's filters would choke on, or that are not names at all
+        "quoted model name": lambda: registry.register_candidate(
+            ws, data, "logistic", months[:2], months[3], name="a'b"),
+        "list_versions quoted": lambda: registry.list_versions(ws, "a'b"),
+        "model name with space": lambda: registry.get_version(ws, "lumen churn", version=1),
+        "model name None": lambda: registry.aliases(ws, None),
+        "alias with slash": lambda: registry.get_version(ws, "m", alias="prod/1"),
+        "alias empty": lambda: registry.model_uri(ws, "m", alias=""),
+        "prompt name quoted": lambda: registry.register_prompt(
+            ws, "p'q", "t", commit_message="c"),
+        "prompt tag None": lambda: registry.register_prompt(
+            ws, "p", "t", commit_message="c", tags={"owner": None}),
+        "prompt alias bad": lambda: registry.set_prompt_alias(ws, "p", "a b", 1),
+        "load_prompt both": lambda: registry.load_prompt(ws, "p", version=1, alias="x"),
+        "read_audit quoted": lambda: registry.read_audit(ws, "a'b"),
+        "aliases_from_audit None": lambda: registry.aliases_from_audit(ws, None),
+        "alias_timeline quoted": lambda: registry.alias_timeline(ws, "a'b"),
+        # versions
+        "version 0": lambda: registry.get_version(ws, "m", version=0),
+        "version True": lambda: registry.load_model(ws, "m", version=True),
+        "version 1.5": lambda: registry.model_uri(ws, "m", version=1.5),
+        "version and alias": lambda: registry.get_version(ws, "m", version=1, alias="x"),
+        # register_candidate arguments, all refused before training
+        "seed -1": lambda: registry.register_candidate(
+            ws, data, "logistic", months[:2], months[3], name="m", seed=-1),
+        "seed 1.0": lambda: registry.register_candidate(
+            ws, data, "logistic", months[:2], months[3], name="m", seed=1.0),
+        "params unknown": lambda: registry.register_candidate(
+            ws, data, "gbm", months[:2], months[3], name="m", params={"trees": 3}),
+        "params nan": lambda: registry.register_candidate(
+            ws, data, "gbm", months[:2], months[3], name="m", params={"learning_rate": nan}),
+        "params negative": lambda: registry.register_candidate(
+            ws, data, "gbm", months[:2], months[3], name="m", params={"max_iter": -1}),
+        "params not a mapping": lambda: registry.register_candidate(
+            ws, data, "gbm", months[:2], months[3], name="m", params=[("max_iter", 1)]),
+        "duplicate months": lambda: registry.register_candidate(
+            ws, data, "logistic", [months[0], months[0]], months[3], name="m"),
+        "month not a snapshot": lambda: registry.register_candidate(
+            ws, data, "logistic", ["2025-01-15"], months[3], name="m"),
+        "month garbage": lambda: registry.register_candidate(
+            ws, data, "logistic", ["soon"], months[3], name="m"),
+        "month NaT": lambda: registry.register_candidate(
+            ws, data, "logistic", [months[0]], pd.NaT, name="m"),
+        "snapshots as a string": lambda: registry.register_candidate(
+            ws, data, "logistic", "2025-01-01", months[3], name="m"),
+        "one-class training months": lambda: registry.register_candidate(
+            ws, one_class, "logistic", months[:2], months[3], name="m"),
+        "note None": lambda: registry.register_candidate(
+            ws, data, "logistic", months[:2], months[3], name="m", note=None),
+        # moves
+        "stage month not a snapshot": lambda: registry.stage(
+            ws, data, 1, month="2031-01-01", **move),
+        "stage policy dict": lambda: registry.stage(ws, data, 1, policy={"margin": 0}, **move),
+        "stage actor empty": lambda: registry.stage(ws, data, 1, actor=" ", reason="r",
+                                                    name="m"),
+        "promote reason None": lambda: registry.promote(ws, 1, actor="a", reason=None,
+                                                        name="m"),
+        "promote naive clock": lambda: registry.promote(
+            ws, 1, clock=lambda: datetime(2025, 1, 1), **move),
+        "rollback clock not callable": lambda: registry.rollback(ws, clock="now", **move),
+        "rollback clock returns str": lambda: registry.rollback(
+            ws, clock=lambda: "2025-01-01", **move),
+        "register_baseline seed": lambda: registry.register_baseline(ws, data, seed="0",
+                                                                     name="fresh"),
+        "validate_candidate policy": lambda: registry.validate_candidate(
+            ws, data, 1, name="m", policy=0.02),
+        "gate_rows month": lambda: registry.gate_rows(data, "2031-01-01"),
+        "registry_lock timeout inf": lambda: registry.registry_lock(ws, timeout=float("inf"))
+            .__enter__(),
+        "registry_lock timeout 0": lambda: registry.registry_lock(ws, timeout=0).__enter__(),
+        # the policy and its inputs
+        "policy nan floor": lambda: GatePolicy(min_roc_auc=nan),
+        "policy inf margin": lambda: GatePolicy(margin=float("inf")),
+        "decide nan estimate": lambda: policy.decide(Estimate(nan, nan, nan), None),
+        "decide not an estimate": lambda: policy.decide(0.8, None),
+        # version_tags
+        "version_tags run id": lambda: registry.version_tags(
+            data, data.labels, "gbm", [months[0]], months[1], {"roc_auc": 0.7}, "run-1"),
+        "version_tags nan metric": lambda: registry.version_tags(
+            data, data.labels, "gbm", [months[0]], months[1], {"roc_auc": nan}, "0" * 32),
+        "version_tags frame": lambda: registry.version_tags(
+            data, None, "gbm", [months[0]], months[1], {"roc_auc": 0.7}, "0" * 32),
+        "version_tags code hash": lambda: registry.version_tags(
+            data, data.labels, "gbm", [months[0]], months[1], {"roc_auc": 0.7}, "0" * 32,
+            code_sha256="abc"),
+    }
+
+
+def test_every_public_function_refuses_bad_input_before_any_side_effect(sweep) -> None:
+    ws, data = sweep
+    before = _footprint(ws)
+    calls = _bad_calls(ws, data)
+    outcomes = {}
+    for label, call in calls.items():
+        try:
+            call()
+        except CompanionError as error:
+            outcomes[label] = type(error).__name__
+        except Exception as error:  # noqa: BLE001 - reported below with its label
+            outcomes[label] = f"NOT A COMPANION ERROR: {type(error).__name__}: {error}"
+        else:
+            outcomes[label] = "ACCEPTED"
+    wrong = {k: v for k, v in outcomes.items() if not v.endswith("Error") or "NOT" in v}
+    assert not wrong, wrong
+    assert _footprint(ws) == before  # no run, no version, no model, no alias, no lock, no audit
+
+
+@pytest.mark.parametrize(
+    ("call", "pattern"),
+    [
+        (lambda ws, d: registry.list_versions(ws, "a'b"),
+         r"model name must be .*letters, digits, '-', '_' and '\.', got \"a'b\""),
+        (lambda ws, d: registry.list_versions(None, "m"),
+         "workspace must be a companion.workspace.Workspace .* got NoneType"),
+        (lambda ws, d: registry.gate_rows(d.labels, d.snapshots[0]),
+         r"dataset must be a companion.data.ChurnDataset .* got DataFrame"),
+        (lambda ws, d: registry.register_candidate(
+            ws, d, "logistic", [d.snapshots[0]] * 2, d.snapshots[3], name="m"),
+         "must be distinct, 2025-01-01 is given more than once"),
+        (lambda ws, d: registry.register_candidate(
+            ws, d, "gbm", d.snapshots[:1], d.snapshots[3], name="m", params={"trees": 3}),
+         "has no parameter 'trees'; accepted: .*max_iter"),
+        (lambda ws, d: registry.register_candidate(
+            ws, d, "gbm", d.snapshots[:1], d.snapshots[3], name="m", params={"max_iter": 0}),
+         "refuses params"),
+        (lambda ws, d: registry.register_candidate(
+            ws, d, "logistic", ["2025-01-15"], d.snapshots[3], name="m"),
+         r"training snapshot 2025-01-15 is not a snapshot of the dataset; accepted: 2025-01-01"),
+        (lambda ws, d: registry.promote(ws, 1, actor="a", reason="r", name="m",
+                                        clock=lambda: datetime(2025, 1, 1)),
+         "clock must return a timezone-aware datetime, it returned datetime"),
+        (lambda ws, d: registry.registry_lock(ws, timeout=-1).__enter__(),
+         "timeout must be a positive, finite number of seconds, got -1"),
+        (lambda ws, d: registry.register_prompt(ws, "p", "t", commit_message="c",
+                                                tags={"owner": None}),
+         "tags must map non-empty strings to strings"),
+    ],
+)
+def test_bad_input_errors_name_the_value_and_what_is_accepted(sweep, call, pattern) -> None:
+    ws, data = sweep
+    with pytest.raises(CompanionError, match=pattern):
+        call(ws, data)
+
+
+@settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(name=st.text(min_size=0, max_size=20))
+def test_any_name_is_accepted_only_if_mlflow_filters_take_it(sweep, name) -> None:
+    ws, _ = sweep
+    valid = re.fullmatch(r"[A-Za-z0-9_.-]+", name) is not None
+    try:
+        registry.aliases(ws, name)
+    except UnknownNameError:
+        assert valid  # a valid name that is not registered: looked up, not found
+    except InvalidParameterError as error:
+        assert not valid and repr(name) in str(error)
+    else:
+        assert name == "m"
+
+
+def test_alias_timeline_replays_spans_from_the_audit(ws, dataset) -> None:
+    name = "timeline"
+    times = iter(datetime(2025, m, 1, tzinfo=UTC) for m in range(2, 12))
+    clock = lambda: next(times)  # noqa: E731
+    first = register(ws, dataset, name, holdout=1, **STUMP)
+    registry.stage(ws, dataset, first.version, actor="x", reason="r", name=name, clock=clock,
+                   policy=LENIENT)
+    registry.promote(ws, first.version, actor="x", reason="r", name=name, clock=clock)
+    second = register(ws, dataset, name, holdout=3)
+    registry.stage(ws, dataset, second.version, actor="y", reason="r", name=name, clock=clock,
+                   policy=LENIENT)
+    registry.promote(ws, second.version, actor="y", reason="r", name=name, clock=clock)
+    registry.rollback(ws, actor="z", reason="r", name=name, clock=clock)
+    spans = registry.alias_timeline(ws, name)
+    assert list(zip(spans["alias"], spans["version"], strict=True)) == [
+        ("staging", 1), ("production", 1), ("staging", 2), ("production", 2), ("production", 1)]
+    assert [t.month for t in spans["start"]] == [2, 3, 4, 5, 6]
+    assert [None if pd.isna(t) else t.month for t in spans["end"]] == [3, 5, 5, 6, None]
+    assert list(spans["moved_by"]) == ["stage by x", "promote by x", "stage by y",
+                                       "promote by y", "rollback by z"]
+    assert spans.iloc[1]["ended_by"] == "promote by y"
+    assert registry.aliases(ws, name) == {"production": 1}
+    audit = registry.read_audit(ws, name)
+    assert list(audit["time"]) == [f"2025-{m:02d}-01T00:00:00+00:00" for m in range(2, 7)]
