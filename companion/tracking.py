@@ -26,10 +26,13 @@ Example:
 
 from __future__ import annotations
 
+import ast
 import contextlib
 import ctypes
 import hashlib
 import importlib.metadata
+import math
+import numbers
 import os
 import signal
 import socket
@@ -47,9 +50,15 @@ from typing import TYPE_CHECKING, Any
 
 import pandas as pd
 
-from companion.errors import InvalidParameterError, WorkspaceError, check_choice, check_int
+from companion.errors import (
+    InvalidParameterError,
+    UnknownNameError,
+    WorkspaceError,
+    check_choice,
+    check_int,
+)
 from companion.evaluation import LEVEL, Estimate, auc_difference, auc_interval
-from companion.training import FEATURES, MODEL_KINDS, TARGET, evaluate, train
+from companion.training import FEATURES, MODEL_KINDS, TARGET, evaluate, make_model, train
 from companion.workspace import QUIET_LOGS
 
 if TYPE_CHECKING:  # pragma: no cover - imports for type hints only
@@ -60,6 +69,237 @@ if TYPE_CHECKING:  # pragma: no cover - imports for type hints only
 MODEL_REQUIREMENTS = ("mlflow", "scikit-learn", "pandas", "numpy", "scipy", "cloudpickle")
 """Distributions a logged churn model needs to load and predict, pinned at their installed
 versions by :func:`pinned_requirements`."""
+
+
+# --------------------------------------------------------------------------- checks
+# Every public function checks all of its input here, before its first side effect (a run
+# opened, a file written), so a bad call leaves nothing behind.
+
+_FORBIDDEN_NAME_CHARS = set("'\"`\\")
+
+
+def _check_number(label: str, value: Any, *, positive: bool = False) -> float:
+    """Return ``value`` as a float if it is a finite real number >= 0 (> 0 if ``positive``)."""
+    if (
+        isinstance(value, bool) or not isinstance(value, numbers.Real)
+        or not math.isfinite(float(value)) or float(value) < 0
+        or (positive and float(value) == 0)
+    ):
+        bound = "> 0" if positive else ">= 0"
+        raise InvalidParameterError(f"{label} must be a finite number {bound}, got {value!r}")
+    return float(value)
+
+
+def _check_name(label: str, value: Any, *, optional: bool = False) -> str | None:
+    """Return a name (run, experiment, model) that MLflow stores and queries can quote."""
+    if value is None and optional:
+        return None
+    if (
+        not isinstance(value, str) or not value.strip() or len(value) > 250
+        or set(value) & _FORBIDDEN_NAME_CHARS or not value.isprintable()
+    ):
+        raise InvalidParameterError(
+            f"{label} must be a non-empty printable string of at most 250 characters without "
+            f"quotes or backslashes, got {value!r}"
+        )
+    return value
+
+
+def _check_bool(label: str, value: Any) -> bool:
+    if not isinstance(value, bool):
+        raise InvalidParameterError(f"{label} must be True or False, got {value!r}")
+    return value
+
+
+def _check_params(kind: str, params: Any, label: str = "params") -> dict[str, Any]:
+    """Return ``params`` as a dict if the estimator of ``kind`` accepts every name and value."""
+    check_choice("model kind", kind, MODEL_KINDS)
+    if params is None:
+        return {}
+    if not isinstance(params, Mapping):
+        raise InvalidParameterError(
+            f"{label} must be a mapping of estimator parameter names to values, got "
+            f"{type(params).__name__}"
+        )
+    params = dict(params)
+    for key, value in params.items():
+        if not isinstance(key, str) or not key.isidentifier():
+            raise InvalidParameterError(
+                f"{label} keys must be estimator parameter names, got {key!r}"
+            )
+        if key == "random_state":
+            raise InvalidParameterError(
+                f"{label} must not set random_state; accepted: the seed= argument, which is "
+                "logged as the run's seed"
+            )
+        if (
+            isinstance(value, numbers.Real) and not isinstance(value, bool)
+            and not math.isfinite(float(value))
+        ):
+            raise InvalidParameterError(f"{label}[{key!r}] must be a finite number, got {value!r}")
+    estimator = make_model(kind)[-1]
+    try:
+        estimator.set_params(**params)
+        estimator._validate_params()  # scikit-learn's own check of every value, without a fit
+    except (ValueError, TypeError) as exc:
+        raise InvalidParameterError(
+            f"{kind} model does not accept {label} {params}: {exc}"
+        ) from exc
+    return params
+
+
+def _check_tags(tags: Any, reserved: Sequence[str] = ()) -> dict[str, str]:
+    """Return ``tags`` as a dict of non-empty string keys to string values."""
+    if tags is None:
+        return {}
+    if not isinstance(tags, Mapping):
+        raise InvalidParameterError(
+            f"tags must be a mapping of names to strings, got {type(tags).__name__}"
+        )
+    for key, value in tags.items():
+        if not isinstance(key, str) or not key.strip() or len(key) > 250:
+            raise InvalidParameterError(f"tag names must be non-empty strings, got {key!r}")
+        if key.startswith("mlflow.") or key in reserved:
+            raise InvalidParameterError(
+                f"tag {key!r} is set by MLflow or by the companion itself; accepted: other names"
+            )
+        if not isinstance(value, str):
+            raise InvalidParameterError(
+                f"tag {key!r} must be a string, got {value!r}; accepted: strings (str(x) a "
+                "number first)"
+            )
+    return dict(tags)
+
+
+def _with_code_tags(tags: dict[str, str], code: Mapping[str, str]) -> dict[str, str]:
+    """Add the code version to ``tags``; refuse a caller's tag that says otherwise."""
+    for key in ("code.sha256", "code.files"):
+        if key in tags and tags[key] != code[key]:
+            raise InvalidParameterError(
+                f"tag {key}={tags[key]!r} contradicts the code that trains the run "
+                f"({code[key]!r}); accepted: leave it out, the run records it itself"
+            )
+    return {**tags, "code.sha256": code["code.sha256"], "code.files": code["code.files"]}
+
+
+def _check_training_frames(train_frame: Any, val_frame: Any) -> tuple[list[str], list[str]]:
+    """Check the training and validation frames; return their snapshot dates."""
+    needed = ["snapshot_timestamp", *FEATURES, TARGET]
+    dates = []
+    for label, frame in (("train_frame", train_frame), ("val_frame", val_frame)):
+        if not isinstance(frame, pd.DataFrame):
+            raise InvalidParameterError(
+                f"{label} must be a pandas DataFrame from snapshot_features(), got "
+                f"{type(frame).__name__}"
+            )
+        missing = [c for c in needed if c not in frame.columns]
+        if missing:
+            raise InvalidParameterError(
+                f"{label} is missing column(s) {missing}; build it with snapshot_features()"
+            )
+        if frame.empty:
+            raise InvalidParameterError(f"{label} has no rows; accepted: a non-empty frame")
+        if not pd.api.types.is_datetime64_any_dtype(frame["snapshot_timestamp"]):
+            raise InvalidParameterError(
+                f"{label}'s snapshot_timestamp must be datetimes, got "
+                f"{frame['snapshot_timestamp'].dtype}"
+            )
+        labels = frame[TARGET]
+        values = set(pd.unique(labels.dropna()).tolist())
+        if labels.isna().any() or not values <= {0, 1}:
+            raise InvalidParameterError(
+                f"{label}'s {TARGET} must be 0 or 1 with no missing value, got "
+                f"{sorted(map(str, values))[:5]}"
+                + (" and missing values" if labels.isna().any() else "")
+            )
+        if len(values) < 2:
+            raise InvalidParameterError(
+                f"{label} has a single class ({TARGET}={values.pop()}) in {len(frame)} rows; "
+                "accepted: frames with both churners and stayers"
+            )
+        dates.append(sorted(str(t.date()) for t in frame["snapshot_timestamp"].unique()))
+    if dates[1][0] <= dates[0][-1]:
+        raise InvalidParameterError(
+            f"val_frame's snapshots {dates[1]} must all come after the training snapshots "
+            f"(latest {dates[0][-1]}); accepted: a later month, e.g. from time_split()"
+        )
+    return dates[0], dates[1]
+
+
+def _check_experiment(experiment_id: Any) -> str | None:
+    """Return ``experiment_id`` if it names an active experiment of the current store."""
+    if experiment_id is None:
+        return None
+    from mlflow.exceptions import MlflowException
+    from mlflow.tracking import MlflowClient
+
+    if not isinstance(experiment_id, str) or not experiment_id.strip():
+        raise InvalidParameterError(
+            f"experiment_id must be an MLflow experiment id string, got {experiment_id!r}"
+        )
+    try:
+        experiment = MlflowClient().get_experiment(experiment_id)
+    except MlflowException as exc:
+        raise UnknownNameError(
+            f"experiment {experiment_id!r} does not exist in the current tracking store; "
+            "accepted: ids from ensure_experiment_at()"
+        ) from exc
+    if experiment is None or experiment.lifecycle_stage != "active":
+        raise UnknownNameError(
+            f"experiment {experiment_id!r} is not an active experiment of the current tracking "
+            "store; accepted: ids from ensure_experiment_at()"
+        )
+    return experiment_id
+
+
+def _check_experiment_ids(experiment_ids: Any) -> list[str]:
+    if isinstance(experiment_ids, (str, bytes)) or not isinstance(experiment_ids, Iterable):
+        raise InvalidParameterError(
+            f"experiment_ids must be a list of experiment id strings, got {experiment_ids!r}"
+        )
+    ids = list(experiment_ids)
+    if not ids or len(set(map(repr, ids))) != len(ids):
+        raise InvalidParameterError(
+            f"experiment_ids must list one or more distinct experiment ids, got {ids!r}"
+        )
+    for experiment_id in ids:
+        if experiment_id is None:
+            raise InvalidParameterError("experiment_ids must not hold None")
+        _check_experiment(experiment_id)
+    return ids
+
+
+def _check_kinds(kinds: Any) -> list[str]:
+    if isinstance(kinds, (str, bytes)) or not isinstance(kinds, Iterable):
+        raise InvalidParameterError(
+            f"kinds must be a list of model kinds such as {list(MODEL_KINDS)}, got {kinds!r}"
+        )
+    kinds = list(kinds)
+    if not kinds or len(set(kinds)) != len(kinds):
+        raise InvalidParameterError(
+            f"kinds must list one or more distinct model kinds, got {kinds}"
+        )
+    for kind in kinds:
+        check_choice("model kind", kind, MODEL_KINDS)
+    return kinds
+
+
+def _check_metric(metric: Any) -> str:
+    if not isinstance(metric, str) or not metric or not metric.replace("_", "").isalnum():
+        raise InvalidParameterError(
+            f"metric must be a logged metric name such as 'val_roc_auc', got {metric!r}"
+        )
+    return metric
+
+
+def _delete_runs(run_ids: Iterable[str]) -> None:
+    """Delete runs left by a failed call (MLflow's delete: they leave every query)."""
+    from mlflow.tracking import MlflowClient
+
+    client = MlflowClient()
+    for run_id in run_ids:
+        with contextlib.suppress(Exception):
+            client.delete_run(run_id)
 
 
 # --------------------------------------------------------------------------- models
@@ -75,6 +315,18 @@ def pinned_requirements(packages: Iterable[str] = MODEL_REQUIREMENTS) -> list[st
         >>> pinned_requirements(["pandas"])[0].startswith("pandas==")
         True
     """
+    if isinstance(packages, (str, bytes)) or not isinstance(packages, Iterable):
+        raise InvalidParameterError(
+            f"packages must be a list of distribution names such as ['pandas'], got {packages!r}"
+        )
+    packages = list(packages)
+    for package in packages:
+        if not isinstance(package, str) or not package.strip():
+            raise InvalidParameterError(
+                f"package names must be non-empty strings, got {package!r}"
+            )
+    if len({p.lower() for p in packages}) != len(packages):
+        raise InvalidParameterError(f"packages lists a name twice: {packages}")
     pins = []
     for package in packages:
         try:
@@ -123,6 +375,7 @@ def log_sklearn_model(
         raise InvalidParameterError(
             f"model name must be a non-empty string without '/', got {name!r}"
         )
+    _check_name("registered_model_name", registered_model_name, optional=True)
     if not hasattr(model, "predict_proba"):
         raise InvalidParameterError(
             f"expected a fitted classifier with predict_proba, got {type(model).__name__}"
@@ -205,9 +458,18 @@ def quiet_mlflow() -> dict[str, str]:
 # --------------------------------------------------------------------------- the server
 
 
+LOOPBACK_HOSTS = ("127.0.0.1", "localhost", "::1")
+"""Addresses the companion's servers listen on: this machine only."""
+
+
 def free_port(host: str = "127.0.0.1") -> int:
     """Return a TCP port on ``host`` that nothing listens on right now."""
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as probe:
+    if host not in LOOPBACK_HOSTS:
+        raise InvalidParameterError(
+            f"host {host!r} is not a loopback address; accepted: {', '.join(LOOPBACK_HOSTS)}"
+        )
+    family = socket.AF_INET6 if host == "::1" else socket.AF_INET
+    with socket.socket(family, socket.SOCK_STREAM) as probe:
         probe.bind((host, 0))
         return int(probe.getsockname()[1])
 
@@ -287,8 +549,17 @@ class TrackingServer:
     _finalizer: Any = field(default=None, init=False, repr=False)
 
     def __post_init__(self) -> None:
+        if not isinstance(self.directory, (str, os.PathLike)) or not str(self.directory):
+            raise InvalidParameterError(
+                f"directory must be a folder path (str or Path), got {self.directory!r}"
+            )
         self.directory = Path(self.directory)
-        if self.host not in ("127.0.0.1", "localhost", "::1"):
+        if self.directory.exists() and not self.directory.is_dir():
+            raise InvalidParameterError(
+                f"directory {self.directory.name!r} exists and is not a folder; accepted: a "
+                "folder or a path where one can be created"
+            )
+        if self.host not in LOOPBACK_HOSTS:
             raise InvalidParameterError(
                 f"host {self.host!r} is not a loopback address; accepted: '127.0.0.1', "
                 "'localhost', '::1' (the companion never opens a server to the network)"
@@ -301,9 +572,13 @@ class TrackingServer:
                 f"port must be an int between 1024 and 65535 or None for a free one, "
                 f"got {self.port!r}"
             )
-        if not isinstance(self.startup_timeout, (int, float)) or self.startup_timeout <= 0:
+        if (
+            isinstance(self.startup_timeout, bool)
+            or not isinstance(self.startup_timeout, numbers.Real)
+            or not math.isfinite(float(self.startup_timeout)) or self.startup_timeout <= 0
+        ):
             raise InvalidParameterError(
-                "startup_timeout must be a positive number of seconds, got "
+                "startup_timeout must be a positive finite number of seconds, got "
                 f"{self.startup_timeout!r}"
             )
 
@@ -403,6 +678,7 @@ class TrackingServer:
 
     def log_tail(self, lines: int = 20) -> str:
         """Return the last ``lines`` lines of the server's log."""
+        check_int("lines", lines, minimum=1)
         if not self.log_path.exists():
             return ""
         text = self.log_path.read_text(encoding="utf-8", errors="replace")
@@ -410,6 +686,7 @@ class TrackingServer:
 
     def stop(self, grace_seconds: float = 10.0) -> None:
         """Stop the server and every process of its group; safe to call twice."""
+        _check_number("grace_seconds", grace_seconds)
         if self._process is None:
             return
         if self._finalizer is not None:
@@ -452,8 +729,19 @@ def ensure_experiment_at(
     """
     from mlflow.tracking import MlflowClient
 
-    if not isinstance(name, str) or not name.strip():
-        raise InvalidParameterError(f"experiment name must be a non-empty string, got {name!r}")
+    if not isinstance(tracking_uri, str) or "://" not in tracking_uri:
+        raise InvalidParameterError(
+            f"tracking_uri must be an MLflow tracking URI such as 'sqlite:///path/mlflow.db' "
+            f"or 'http://127.0.0.1:5000', got {tracking_uri!r}"
+        )
+    _check_name("experiment name", name)
+    if artifact_location is not None and (
+        not isinstance(artifact_location, str) or "://" not in artifact_location
+    ):
+        raise InvalidParameterError(
+            f"artifact_location must be None or a URI such as 'file:///path/artifacts', got "
+            f"{artifact_location!r}"
+        )
     client = MlflowClient(tracking_uri)
     experiment = client.get_experiment_by_name(name)
     if experiment is not None:
@@ -464,41 +752,111 @@ def ensure_experiment_at(
 # --------------------------------------------------------------------------- provenance
 
 
+CODE_ROOTS = ("training", "tracking")
+"""Companion modules that train and log a run; :func:`training_modules` adds what they import."""
+
+
+def training_modules() -> list[Path]:
+    """Return the companion source files a training run executes, sorted by name.
+
+    They are the modules of :data:`CODE_ROOTS` and every companion module they import at
+    module level, followed transitively (read from the source with :mod:`ast`, nothing is
+    imported): today ``data.py``, ``errors.py``, ``evaluation.py``, ``tracking.py``,
+    ``training.py`` and ``workspace.py``.
+
+    Example:
+        >>> [p.name for p in training_modules()][:3]
+        ['data.py', 'errors.py', 'evaluation.py']
+    """
+    package = Path(__file__).resolve().parent
+    seen: set[str] = set()
+    todo = list(CODE_ROOTS)
+    while todo:
+        name = todo.pop()
+        source = package / f"{name}.py"
+        if name in seen or not source.is_file():
+            continue
+        seen.add(name)
+        for node in ast.parse(source.read_text(encoding="utf-8")).body:
+            if isinstance(node, ast.ImportFrom):
+                module = node.module or ""
+                if node.level == 0 and module.split(".")[0] != "companion":
+                    continue
+                parts = module.split(".")[1:] if node.level == 0 else module.split(".")
+                parts = [part for part in parts if part]
+                todo.extend(parts[:1] if parts else [alias.name for alias in node.names])
+            elif isinstance(node, ast.Import):
+                todo.extend(
+                    alias.name.split(".")[1] for alias in node.names
+                    if alias.name.startswith("companion.")
+                )
+    return sorted((package / f"{name}.py" for name in seen), key=lambda path: path.name)
+
+
 def code_version(
     repo_dir: str | os.PathLike[str] | None = None,
     files: Sequence[str | os.PathLike[str]] | None = None,
 ) -> dict[str, str]:
-    """Return tags that name the code a run used: a git commit if there is one, else a digest.
+    """Return tags that name the code a run used: a SHA-256 of its source, and a git commit.
+
+    The digest covers each file's name and bytes, with Windows line ends read as Unix ones,
+    so the same code gives the same digest on any machine and checkout, git or not. A
+    commit alone would not do: it misses uncommitted changes.
 
     Args:
-        repo_dir: a folder that is the root of a git repository (its ``.git`` is right there).
-            Its ``HEAD`` commit is used when it has one.
-        files: the source files to digest otherwise (default: ``companion/training.py``,
-            which defines the features and the models).
+        repo_dir: the root folder of a git repository (its ``.git`` is right there); when it
+            has a ``HEAD`` commit, that commit is added as ``code.git_commit``.
+        files: the source files to digest (default: :func:`training_modules`, every companion
+            module a training run executes).
 
     Returns:
-        ``{"code.git_commit": sha}`` or ``{"code.sha256": digest, "code.files": names}``.
+        ``{"code.sha256": digest, "code.files": "a.py,b.py"}``, plus ``"code.git_commit"``.
+
+    Example:
+        >>> sorted(code_version())
+        ['code.files', 'code.sha256']
     """
+    if repo_dir is not None and (
+        not isinstance(repo_dir, (str, os.PathLike)) or not Path(repo_dir).is_dir()
+    ):
+        raise InvalidParameterError(
+            f"repo_dir must be None or an existing folder, got {repo_dir!r}"
+        )
+    if files is None:
+        paths = training_modules()
+    else:
+        if isinstance(files, (str, bytes, os.PathLike)) or not isinstance(files, Iterable):
+            raise InvalidParameterError(
+                f"files must be a list of paths, got {files!r}; accepted: e.g. ['train.py']"
+            )
+        paths = []
+        for entry in files:
+            if not isinstance(entry, (str, os.PathLike)):
+                raise InvalidParameterError(f"files must hold paths, got {entry!r}")
+            paths.append(Path(entry))
+        missing = [p.name for p in paths if not p.is_file()]
+        if not paths or missing:
+            raise InvalidParameterError(
+                f"cannot digest code files {missing or '[]'}; accepted: paths of existing files"
+            )
+        resolved = [p.resolve() for p in paths]
+        if len(set(resolved)) != len(resolved):
+            raise InvalidParameterError(
+                f"files lists a file twice: {[p.name for p in paths]}"
+            )
+    digest = hashlib.sha256()
+    for path in paths:
+        digest.update(path.name.encode() + b"\0")
+        digest.update(path.read_bytes().replace(b"\r\n", b"\n") + b"\0")
+    tags = {"code.sha256": digest.hexdigest(), "code.files": ",".join(p.name for p in paths)}
     if repo_dir is not None and (Path(repo_dir) / ".git").exists():
         result = subprocess.run(  # noqa: S603
             ["git", "-C", str(repo_dir), "rev-parse", "--verify", "--quiet", "HEAD"],
             capture_output=True, text=True, check=False,
         )
         if result.returncode == 0 and result.stdout.strip():
-            return {"code.git_commit": result.stdout.strip()}
-    if files is None:
-        files = [Path(__file__).with_name("training.py")]
-    paths = [Path(f) for f in files]
-    missing = [str(p) for p in paths if not p.is_file()]
-    if not paths or missing:
-        raise InvalidParameterError(
-            f"cannot digest code files {missing or '[]'}; accepted: paths of existing files"
-        )
-    digest = hashlib.sha256()
-    for path in paths:
-        digest.update(path.name.encode())
-        digest.update(path.read_bytes())
-    return {"code.sha256": digest.hexdigest(), "code.files": ",".join(p.name for p in paths)}
+            tags["code.git_commit"] = result.stdout.strip()
+    return tags
 
 
 # --------------------------------------------------------------------------- cost
@@ -509,10 +867,9 @@ def estimate_cost(cpu_seconds: float, price_per_cpu_hour: float) -> float:
 
     ``cost = cpu_seconds / 3600 * price_per_cpu_hour``, in the price's currency.
     """
-    for label, value in (("cpu_seconds", cpu_seconds), ("price_per_cpu_hour", price_per_cpu_hour)):
-        if isinstance(value, bool) or not isinstance(value, (int, float)) or value < 0:
-            raise InvalidParameterError(f"{label} must be a number >= 0, got {value!r}")
-    return float(cpu_seconds) / 3600.0 * float(price_per_cpu_hour)
+    cpu_seconds = _check_number("cpu_seconds", cpu_seconds)
+    price_per_cpu_hour = _check_number("price_per_cpu_hour", price_per_cpu_hour)
+    return cpu_seconds / 3600.0 * price_per_cpu_hour
 
 
 @dataclass
@@ -525,6 +882,10 @@ class Stopwatch:
 
     wall_seconds: float = 0.0
     cpu_seconds: float = 0.0
+
+    def __post_init__(self) -> None:
+        self.wall_seconds = _check_number("wall_seconds", self.wall_seconds)
+        self.cpu_seconds = _check_number("cpu_seconds", self.cpu_seconds)
 
     def __enter__(self) -> Stopwatch:
         self._wall = time.perf_counter()
@@ -578,14 +939,12 @@ def work_cost(
         >>> work_cost(1e6 * 3600, cpu_seconds_per_million=1.0, price_per_cpu_hour=0.05)
         {'row_iterations': 3600000000.0, 'cpu_seconds': 3600.0, 'cost_usd': 0.05}
     """
-    for label, value in (
-        ("row_iterations", row_iterations), ("cpu_seconds_per_million", cpu_seconds_per_million)
-    ):
-        if isinstance(value, bool) or not isinstance(value, (int, float)) or not value >= 0:
-            raise InvalidParameterError(f"{label} must be a number >= 0, got {value!r}")
-    cpu_seconds = float(row_iterations) / 1e6 * float(cpu_seconds_per_million)
+    row_iterations = _check_number("row_iterations", row_iterations)
+    cpu_seconds_per_million = _check_number("cpu_seconds_per_million", cpu_seconds_per_million)
+    _check_number("price_per_cpu_hour", price_per_cpu_hour)
+    cpu_seconds = row_iterations / 1e6 * cpu_seconds_per_million
     return {
-        "row_iterations": float(row_iterations),
+        "row_iterations": row_iterations,
         "cpu_seconds": cpu_seconds,
         "cost_usd": estimate_cost(cpu_seconds, price_per_cpu_hour),
     }
@@ -594,6 +953,11 @@ def work_cost(
 def significant(value: float, digits: int = 4) -> str:
     """Format ``value`` with ``digits`` significant digits (``0.0001234`` for 4 digits)."""
     check_int("digits", digits, minimum=1)
+    if (
+        isinstance(value, bool) or not isinstance(value, numbers.Real)
+        or not math.isfinite(float(value))
+    ):
+        raise InvalidParameterError(f"value must be a finite number, got {value!r}")
     return f"{float(value):#.{digits}g}".rstrip(".") if value else "0"
 
 
@@ -632,76 +996,187 @@ def log_training_run(
     one thread per run makes CPU seconds, and so the cost, a property of the run rather than
     of the machine's load. A sweep scales out by running several runs at once instead.
 
+    The run is tagged with the code version, ``code.sha256`` over every companion module a
+    training run executes (:func:`code_version`), whatever ``tags`` say.
+
+    Every argument is checked before the run is opened: frames without both classes, a
+    validation month that is not later than the training months, parameters the estimator
+    refuses, non-finite numbers, an unknown experiment raise a companion error and leave no
+    run behind. A run whose training fails anyway is deleted.
+
     Returns:
         ``run_id``, ``kind``, ``params``, the metrics, the costs and the fitted ``model``.
     """
+    plan = _RunPlan.checked(
+        train_frame, val_frame, kind, params, run_name=run_name, nested=nested,
+        price_per_cpu_hour=price_per_cpu_hour, log_model=log_model, seed=seed, threads=threads,
+    )
+    common = _SweepCommon.checked(experiment_id, tags, dataset_source, reserved=("sweep.role",))
+    return _log_run(train_frame, val_frame, plan, common)
+
+
+@dataclass(frozen=True)
+class _RunPlan:
+    """The checked settings of one run (everything but the frames and where it is logged)."""
+
+    kind: str
+    params: dict[str, Any]
+    run_name: str | None
+    nested: bool
+    price_per_cpu_hour: float
+    log_model: bool
+    seed: int
+    threads: int | None
+    train_snapshots: tuple[str, ...]
+    val_snapshots: tuple[str, ...]
+
+    @classmethod
+    def checked(cls, train_frame: Any, val_frame: Any, kind: Any, params: Any, *,
+                run_name: Any, nested: Any, price_per_cpu_hour: Any, log_model: Any,
+                seed: Any, threads: Any) -> _RunPlan:
+        check_choice("model kind", kind, MODEL_KINDS)
+        params = _check_params(kind, params)
+        check_int("seed", seed, minimum=0)
+        if threads is not None:
+            check_int("threads", threads, minimum=1)
+        train_snapshots, val_snapshots = _check_training_frames(train_frame, val_frame)
+        return cls(
+            kind=kind, params=params, run_name=_check_name("run_name", run_name, optional=True),
+            nested=_check_bool("nested", nested),
+            price_per_cpu_hour=_check_number("price_per_cpu_hour", price_per_cpu_hour),
+            log_model=_check_bool("log_model", log_model), seed=seed, threads=threads,
+            train_snapshots=tuple(train_snapshots), val_snapshots=tuple(val_snapshots),
+        )
+
+
+@dataclass(frozen=True)
+class _SweepCommon:
+    """Checked settings shared by the runs of a call: experiment, tags (with the code version)
+    and the data source."""
+
+    experiment_id: str | None
+    tags: dict[str, str]
+    dataset_source: str | None
+
+    @classmethod
+    def checked(cls, experiment_id: Any, tags: Any, dataset_source: Any,
+                reserved: Sequence[str] = ()) -> _SweepCommon:
+        tags = _with_code_tags(_check_tags(tags, reserved), code_version())
+        if dataset_source is not None and (
+            not isinstance(dataset_source, str) or not dataset_source.strip()
+        ):
+            raise InvalidParameterError(
+                f"dataset_source must be None or a URI such as 'file:///path/data', got "
+                f"{dataset_source!r}"
+            )
+        return cls(_check_experiment(experiment_id), tags, dataset_source)
+
+
+def _log_run(
+    train_frame: pd.DataFrame, val_frame: pd.DataFrame, plan: _RunPlan, common: _SweepCommon,
+    extra_tags: Mapping[str, str] | None = None,
+) -> dict[str, Any]:
+    """Open, fill and close one run from checked settings; delete it if anything fails."""
     import mlflow
-    import mlflow.data
     from threadpoolctl import threadpool_limits
 
-    check_choice("model kind", kind, MODEL_KINDS)
-    check_int("seed", seed, minimum=0)
-    if threads is not None:
-        check_int("threads", threads, minimum=1)
-    params = dict(params or {})
-    for frame_name, frame in (("train_frame", train_frame), ("val_frame", val_frame)):
-        if not isinstance(frame, pd.DataFrame) or TARGET not in frame.columns or frame.empty:
-            raise InvalidParameterError(
-                f"{frame_name} must be a non-empty frame from snapshot_features(), got "
-                f"{type(frame).__name__}"
+    run_id = None
+    try:
+        with mlflow.start_run(experiment_id=common.experiment_id, run_name=plan.run_name,
+                              nested=plan.nested) as run:
+            run_id = run.info.run_id
+            mlflow.log_params(
+                {"kind": plan.kind, **plan.params, "seed": plan.seed,
+                 "train_snapshots": ",".join(plan.train_snapshots),
+                 "val_snapshot": ",".join(plan.val_snapshots)}
             )
-    estimate_cost(0.0, price_per_cpu_hour)  # validates the price before a run is opened
-    train_snapshots = sorted(str(t.date()) for t in train_frame["snapshot_timestamp"].unique())
-    val_snapshots = sorted(str(t.date()) for t in val_frame["snapshot_timestamp"].unique())
-    with mlflow.start_run(experiment_id=experiment_id, run_name=run_name, nested=nested) as run:
-        mlflow.log_params(
-            {"kind": kind, **params, "seed": seed, "train_snapshots": ",".join(train_snapshots),
-             "val_snapshot": ",".join(val_snapshots)}
-        )
-        if tags:
-            mlflow.set_tags(dict(tags))
-        for frame, context in ((train_frame, "training"), (val_frame, "validation")):
-            with warnings.catch_warnings():
-                # MLflow hints that integer columns (ids, the label) cannot hold missing values.
-                warnings.filterwarnings("ignore", message="Hint: Inferred schema contains integer")
-                dataset = mlflow.data.from_pandas(
-                    frame, source=dataset_source, targets=TARGET, name=f"churn-{context}"
+            mlflow.set_tags({**common.tags, **(extra_tags or {})})
+            for frame, context in ((train_frame, "training"), (val_frame, "validation")):
+                mlflow.log_input(
+                    frame_dataset(frame, source=common.dataset_source, name=f"churn-{context}"),
+                    context=context,
                 )
-                # MLflow infers a schema value by value: 2-3 s per 50,000 rows with category
-                # columns. Column types are the frame's dtypes, so its first rows give the
-                # same schema (the digest still covers every row).
-                dataset.__dict__["schema"] = _frame_schema(frame)
-                mlflow.log_input(dataset, context=context)
-        with Stopwatch() as watch, threadpool_limits(limits=threads):
-            model = train(train_frame, kind, seed=seed, **params)
-            metrics = evaluate(model, val_frame)
-        cost = estimate_cost(watch.cpu_seconds, price_per_cpu_hour)
-        auc = auc_interval(val_frame[TARGET], model.predict_proba(val_frame[FEATURES])[:, 1])
-        n_iter = fitted_iterations(model)
-        logged = {
-            "val_roc_auc": metrics["roc_auc"],
-            "val_roc_auc_low": auc.low,
-            "val_roc_auc_high": auc.high,
-            "n_iter": float(n_iter),
-            "row_iterations": float(n_iter * len(train_frame)),
-            "val_average_precision": metrics["average_precision"],
-            "val_brier": metrics["brier"],
-            "wall_seconds": watch.wall_seconds,
-            "cpu_seconds": watch.cpu_seconds,
-            "cost_usd": cost,
-        }
-        mlflow.log_metrics(logged)
-        mlflow.log_params({"price_per_cpu_hour": price_per_cpu_hour, "threads": threads})
-        if log_model:
-            log_sklearn_model(model, train_frame)
-    return {"run_id": run.info.run_id, "kind": kind, "params": params, **logged, "model": model}
+            with Stopwatch() as watch, threadpool_limits(limits=plan.threads):
+                model = train(train_frame, plan.kind, seed=plan.seed, **plan.params)
+                metrics = evaluate(model, val_frame)
+            cost = estimate_cost(watch.cpu_seconds, plan.price_per_cpu_hour)
+            auc = auc_interval(val_frame[TARGET], model.predict_proba(val_frame[FEATURES])[:, 1])
+            n_iter = fitted_iterations(model)
+            logged = {
+                "val_roc_auc": metrics["roc_auc"],
+                "val_roc_auc_low": auc.low,
+                "val_roc_auc_high": auc.high,
+                "n_iter": float(n_iter),
+                "row_iterations": float(n_iter * len(train_frame)),
+                "val_average_precision": metrics["average_precision"],
+                "val_brier": metrics["brier"],
+                "wall_seconds": watch.wall_seconds,
+                "cpu_seconds": watch.cpu_seconds,
+                "cost_usd": cost,
+            }
+            mlflow.log_metrics(logged)
+            mlflow.log_params({"price_per_cpu_hour": plan.price_per_cpu_hour,
+                               "threads": plan.threads})
+            if plan.log_model:
+                log_sklearn_model(model, train_frame)
+    except BaseException:
+        if run_id is not None:
+            _delete_runs([run_id])
+        raise
+    return {"run_id": run_id, "kind": plan.kind, "params": plan.params, **logged,
+            "model": model}
+
+
+def frame_dataset(frame: pd.DataFrame, source: str | None = None, name: str | None = None):
+    """Return an MLflow dataset of ``frame`` for ``mlflow.log_input``, with a fast schema.
+
+    ``mlflow.data.from_pandas(frame, source=..., targets=..., name=...)`` is the library's
+    call; it infers the schema value by value, 2-3 s per 50,000 rows with category columns.
+    Column types are the frame's dtypes, so this takes them from the first rows and whether a
+    column may hold missing values from all of them (vectorised); the digest still covers
+    every row. The result is a :class:`mlflow.data.pandas_dataset.PandasDataset` whose
+    ``schema`` is that one (MLflow's ``from_pandas`` has no schema argument).
+    """
+    import mlflow.data
+    from mlflow.data.pandas_dataset import PandasDataset
+
+    if not isinstance(frame, pd.DataFrame) or frame.empty or TARGET not in frame.columns:
+        raise InvalidParameterError(
+            f"frame must be a non-empty DataFrame with a {TARGET!r} column, got "
+            f"{type(frame).__name__}"
+        )
+    if source is not None and (not isinstance(source, str) or not source.strip()):
+        raise InvalidParameterError(f"source must be None or a URI string, got {source!r}")
+    _check_name("dataset name", name, optional=True)
+    schema = _frame_schema(frame)
+
+    class _Dataset(PandasDataset):
+        @property
+        def schema(self):  # noqa: D401 - MLflow's property, computed once above
+            return schema
+
+    # from_pandas resolves the source (a URI, or the code that runs when None); an empty
+    # frame makes that free. The dataset itself is built on the whole frame.
+    resolved = mlflow.data.from_pandas(frame.iloc[:0], source=source).source
+    return _Dataset(df=frame, source=resolved, targets=TARGET, name=name)
 
 
 def _frame_schema(frame: pd.DataFrame, rows: int = 1000) -> Any:
-    """Return the MLflow schema of ``frame``, inferred from its first ``rows`` rows."""
+    """Return the MLflow schema of ``frame``: types from its first ``rows`` rows, whether each
+    column is required (has no missing value) from all of them."""
     from mlflow.models import infer_signature
+    from mlflow.types import ColSpec, Schema
 
-    return infer_signature(frame.head(rows)).inputs
+    with warnings.catch_warnings():
+        # A local filter, restored on exit: MLflow hints that integer columns (ids, the label)
+        # cannot hold missing values, a hint for model signatures, not for datasets.
+        warnings.filterwarnings("ignore", message="Hint: Inferred schema contains integer")
+        head = infer_signature(frame.head(rows)).inputs
+    missing = frame.isna().any()
+    return Schema([
+        ColSpec(type=spec.type, name=spec.name, required=not bool(missing[spec.name]))
+        for spec in head.inputs
+    ])
 
 
 EARLY_STOPPING: dict[str, Any] = {
@@ -733,6 +1208,11 @@ def sweep_grid(
         >>> sweep_grid()[2][1]["early_stopping"]
         True
     """
+    if gbm_budget is not None and not isinstance(gbm_budget, Mapping):
+        raise InvalidParameterError(
+            f"gbm_budget must be None or a mapping of HistGradientBoostingClassifier "
+            f"parameters, got {type(gbm_budget).__name__}"
+        )
     budget = dict(EARLY_STOPPING if gbm_budget is None else gbm_budget)
     clash = sorted(set(budget) & {"learning_rate", "max_leaf_nodes"})
     if clash:
@@ -740,17 +1220,37 @@ def sweep_grid(
             f"gbm_budget must not set {clash}: the grid varies them; accepted: other "
             "HistGradientBoostingClassifier parameters such as max_iter or early_stopping"
         )
+    _check_params("gbm", budget, label="gbm_budget")
+    for label, values in (
+        ("logistic_c", logistic_c), ("gbm_learning_rates", gbm_learning_rates),
+        ("gbm_leaf_counts", gbm_leaf_counts),
+    ):
+        if isinstance(values, (str, bytes)) or not isinstance(values, Iterable):
+            raise InvalidParameterError(f"{label} must be a list of numbers, got {values!r}")
+    logistic_c, gbm_learning_rates = list(logistic_c), list(gbm_learning_rates)
+    gbm_leaf_counts = list(gbm_leaf_counts)
     for label, values in (("logistic_c", logistic_c), ("gbm_learning_rates", gbm_learning_rates)):
         if not values or any(
-            isinstance(v, bool) or not isinstance(v, (int, float)) or v <= 0 for v in values
+            isinstance(v, bool) or not isinstance(v, numbers.Real)
+            or not math.isfinite(float(v)) or v <= 0 for v in values
         ):
-            raise InvalidParameterError(f"{label} must be positive numbers, got {list(values)!r}")
+            raise InvalidParameterError(
+                f"{label} must be positive finite numbers, got {values!r}"
+            )
     if not gbm_leaf_counts or any(
-        isinstance(v, bool) or not isinstance(v, int) or v < 2 for v in gbm_leaf_counts
+        isinstance(v, bool) or not isinstance(v, numbers.Integral) or v < 2
+        for v in gbm_leaf_counts
     ):
-        raise InvalidParameterError(
-            f"gbm_leaf_counts must be ints >= 2, got {list(gbm_leaf_counts)!r}"
-        )
+        raise InvalidParameterError(f"gbm_leaf_counts must be ints >= 2, got {gbm_leaf_counts!r}")
+    for label, values in (
+        ("logistic_c", logistic_c), ("gbm_learning_rates", gbm_learning_rates),
+        ("gbm_leaf_counts", gbm_leaf_counts),
+    ):
+        if len({float(v) for v in values}) != len(values):
+            raise InvalidParameterError(
+                f"{label} lists a value twice, got {values!r}; a repeated setting would "
+                "train the same model twice"
+            )
     grid: list[tuple[str, dict[str, Any]]] = [("logistic", {"C": float(c)}) for c in logistic_c]
     grid += [
         ("gbm", {"learning_rate": float(rate), "max_leaf_nodes": int(leaves), **budget})
@@ -779,48 +1279,70 @@ def run_sweep(
     the best validation ROC AUC and the sweep's total work (``row_iterations``), CPU seconds
     and cost. Child runs are named ``<kind>-<n>`` in grid order.
 
+    The whole grid and every argument are checked before the parent run is opened; if a run
+    fails anyway, the parent and every child logged so far are deleted: a sweep is logged
+    whole or not at all. The parent and every child carry the code version ``code.sha256``.
+
     Returns:
         One row per child run: ``parent_run_id``, ``run`` (its name), ``run_id``, ``kind``,
         ``params``, the logged metrics and costs, and the fitted ``model``.
     """
     import mlflow
 
+    if isinstance(grid, (str, bytes, Mapping)) or not isinstance(grid, Iterable):
+        raise InvalidParameterError(
+            f"grid must be a list of (kind, params) pairs from sweep_grid(), got {grid!r}"
+        )
+    grid = list(grid)
     if not grid:
         raise InvalidParameterError("grid is empty; build one with sweep_grid()")
+    plans, seen, counters = [], set(), dict.fromkeys(MODEL_KINDS, 0)
     for entry in grid:
         if not (isinstance(entry, tuple) and len(entry) == 2 and isinstance(entry[1], Mapping)):
             raise InvalidParameterError(
                 f"grid entries must be (kind, params) pairs, got {entry!r}"
             )
-        check_choice("model kind", entry[0], MODEL_KINDS)
-    check_int("seed", seed, minimum=0)
-    results = []
-    counters = dict.fromkeys(MODEL_KINDS, 0)
-    with mlflow.start_run(experiment_id=experiment_id, run_name=parent_name) as parent:
-        if tags:
-            mlflow.set_tags(dict(tags))
-        mlflow.set_tag("sweep.role", "parent")
-        for kind, params in grid:
-            counters[kind] += 1
-            name = f"{kind}-{counters[kind]}"
-            result = log_training_run(
-                train_frame, val_frame, kind, params, experiment_id=experiment_id,
-                run_name=name, nested=True,
-                tags={**(tags or {}), "sweep.role": "child"}, dataset_source=dataset_source,
-                price_per_cpu_hour=price_per_cpu_hour, log_model=log_models, seed=seed,
+        kind, params = entry
+        check_choice("model kind", kind, MODEL_KINDS)
+        key = (kind, repr(sorted(dict(params).items(), key=lambda item: str(item[0]))))
+        if key in seen:
+            raise InvalidParameterError(
+                f"grid holds ({kind!r}, {dict(params)}) twice; accepted: distinct settings"
             )
-            results.append({"run": name, **result})
-        table = pd.DataFrame(results)
-        mlflow.log_params({"grid_size": len(grid), "price_per_cpu_hour": price_per_cpu_hour})
-        mlflow.log_metrics(
-            {
-                "best_val_roc_auc": float(table["val_roc_auc"].max()),
-                "sweep_row_iterations": float(table["row_iterations"].sum()),
-                "sweep_cpu_seconds": float(table["cpu_seconds"].sum()),
-                "sweep_cost_usd": float(table["cost_usd"].sum()),
-            }
-        )
-    table.insert(0, "parent_run_id", parent.info.run_id)
+        seen.add(key)
+        counters[kind] += 1
+        plans.append(_RunPlan.checked(
+            train_frame, val_frame, kind, params, run_name=f"{kind}-{counters[kind]}",
+            nested=True, price_per_cpu_hour=price_per_cpu_hour, log_model=log_models, seed=seed,
+            threads=1,
+        ))
+    _check_name("parent_name", parent_name)
+    common = _SweepCommon.checked(experiment_id, tags, dataset_source, reserved=("sweep.role",))
+
+    results: list[dict[str, Any]] = []
+    parent_id = None
+    try:
+        with mlflow.start_run(experiment_id=common.experiment_id, run_name=parent_name) as parent:
+            parent_id = parent.info.run_id
+            mlflow.set_tags({**common.tags, "sweep.role": "parent"})
+            for plan in plans:
+                result = _log_run(train_frame, val_frame, plan, common,
+                                  extra_tags={"sweep.role": "child"})
+                results.append({"run": plan.run_name, **result})
+            table = pd.DataFrame(results)
+            mlflow.log_params({"grid_size": len(grid), "price_per_cpu_hour": price_per_cpu_hour})
+            mlflow.log_metrics(
+                {
+                    "best_val_roc_auc": float(table["val_roc_auc"].max()),
+                    "sweep_row_iterations": float(table["row_iterations"].sum()),
+                    "sweep_cpu_seconds": float(table["cpu_seconds"].sum()),
+                    "sweep_cost_usd": float(table["cost_usd"].sum()),
+                }
+            )
+    except BaseException:
+        _delete_runs([r["run_id"] for r in results] + ([parent_id] if parent_id else []))
+        raise
+    table.insert(0, "parent_run_id", parent_id)
     return table
 
 
@@ -840,8 +1362,10 @@ def runs_table(experiment_ids: Sequence[str], decimals: int = 3) -> pd.DataFrame
     """
     import mlflow
 
+    experiment_ids = _check_experiment_ids(experiment_ids)
+    check_int("decimals", decimals, minimum=0)
     runs = mlflow.search_runs(
-        experiment_ids=list(experiment_ids), filter_string="tags.`sweep.role` = 'child'",
+        experiment_ids=experiment_ids, filter_string="tags.`sweep.role` = 'child'",
         output_format="pandas",
     )
     if runs.empty:
@@ -866,16 +1390,14 @@ def best_run(experiment_ids: Sequence[str], metric: str = "val_roc_auc", kind: s
     """
     import mlflow
 
-    if not isinstance(metric, str) or not metric.replace("_", "").isalnum():
-        raise InvalidParameterError(
-            f"metric must be a logged metric name such as 'val_roc_auc', got {metric!r}"
-        )
+    _check_metric(metric)
+    experiment_ids = _check_experiment_ids(experiment_ids)
     query = "tags.`sweep.role` = 'child'"
     if kind is not None:
         check_choice("model kind", kind, MODEL_KINDS)
         query += f" and params.kind = '{kind}'"
     runs = mlflow.search_runs(
-        experiment_ids=list(experiment_ids), filter_string=query,
+        experiment_ids=experiment_ids, filter_string=query,
         order_by=[f"metrics.{metric} DESC"], max_results=1, output_format="list",
     )
     if not runs:
@@ -897,7 +1419,7 @@ def estimator_params(run: Any) -> dict[str, Any]:
     }
     params: dict[str, Any] = {}
     literals = {"True": True, "False": False, "None": None}
-    for key, text in run.data.params.items():
+    for key, text in _run_params(run).items():
         if key in bookkeeping:
             continue
         if text in literals:
@@ -914,6 +1436,17 @@ def estimator_params(run: Any) -> dict[str, Any]:
     return params
 
 
+def _run_params(run: Any) -> Mapping[str, str]:
+    """Return the parameters of a run logged by :func:`log_training_run`, or raise."""
+    params = getattr(getattr(run, "data", None), "params", None)
+    if not isinstance(params, Mapping) or "kind" not in params:
+        raise InvalidParameterError(
+            f"expected an MLflow run logged by log_training_run (with a 'kind' parameter), "
+            f"got {type(run).__name__}"
+        )
+    return params
+
+
 def rebuild_model(run: Any, train_frame: pd.DataFrame) -> Pipeline:
     """Train again the model a sweep run describes, from nothing but what the run logged.
 
@@ -923,16 +1456,24 @@ def rebuild_model(run: Any, train_frame: pd.DataFrame) -> Pipeline:
     """
     from threadpoolctl import threadpool_limits
 
-    params = getattr(getattr(run, "data", None), "params", None)
-    if not isinstance(params, Mapping) or "kind" not in params:
+    params = _run_params(run)
+    try:
+        seed = int(params.get("seed", "0"))
+        threads = params.get("threads", "None")
+        threads = None if threads == "None" else int(threads)
+    except ValueError as exc:
         raise InvalidParameterError(
-            f"expected an MLflow run logged by log_training_run (with a 'kind' parameter), "
-            f"got {type(run).__name__}"
+            f"run logged seed={params.get('seed')!r}, threads={params.get('threads')!r}; "
+            "accepted: integers (as log_training_run logs them)"
+        ) from exc
+    kind = check_choice("model kind", params["kind"], MODEL_KINDS)
+    estimator = _check_params(kind, estimator_params(run))
+    if not isinstance(train_frame, pd.DataFrame):
+        raise InvalidParameterError(
+            f"train_frame must be a pandas DataFrame, got {type(train_frame).__name__}"
         )
-    seed = int(params.get("seed", 0))
-    threads = params.get("threads", "None")
-    with threadpool_limits(limits=None if threads == "None" else int(threads)):
-        return train(train_frame, params["kind"], seed=seed, **estimator_params(run))
+    with threadpool_limits(limits=threads):
+        return train(train_frame, kind, seed=seed, **estimator)
 
 
 def log_best_models(
@@ -955,6 +1496,11 @@ def log_best_models(
     """
     import mlflow
 
+    experiment_ids = _check_experiment_ids(experiment_ids)
+    kinds = _check_kinds(kinds)
+    _check_metric(metric)
+    _check_training_frames(train_frame, val_frame)
+    # Find, rebuild and check every kind's model first: nothing is logged unless all rebuild.
     best: dict[str, dict[str, Any]] = {}
     for kind in kinds:
         run = best_run(experiment_ids, metric=metric, kind=kind)
@@ -966,9 +1512,10 @@ def log_best_models(
                 f"run {run.info.run_name!r} logged {metric}={logged:.6f} but its parameters "
                 f"rebuild a model scoring {recomputed:.6f}: the frames differ from the run's"
             )
-        with mlflow.start_run(run_id=run.info.run_id):
-            info = log_sklearn_model(model, train_frame)
-        best[kind] = {"run": run, "model": model, "model_info": info, "val_roc_auc": recomputed}
+        best[kind] = {"run": run, "model": model, "val_roc_auc": recomputed}
+    for entry in best.values():
+        with mlflow.start_run(run_id=entry["run"].info.run_id):
+            entry["model_info"] = log_sklearn_model(entry["model"], train_frame)
     return best
 
 
@@ -981,8 +1528,9 @@ def experiment_cost(experiment_ids: Sequence[str]) -> dict[str, float]:
     """
     import mlflow
 
+    experiment_ids = _check_experiment_ids(experiment_ids)
     runs = mlflow.search_runs(
-        experiment_ids=list(experiment_ids), filter_string="metrics.cost_usd >= 0",
+        experiment_ids=experiment_ids, filter_string="metrics.cost_usd >= 0",
         output_format="pandas",
     )
     work = runs.get("metrics.row_iterations")
@@ -1018,6 +1566,23 @@ class Choice:
     margin: float
     reason: str
 
+    def __post_init__(self) -> None:
+        for label in ("chosen", "simpler", "other", "reason"):
+            if not isinstance(getattr(self, label), str):
+                raise InvalidParameterError(
+                    f"{label} must be a string, got {getattr(self, label)!r}"
+                )
+        if self.simpler == self.other or self.chosen not in (self.simpler, self.other):
+            raise InvalidParameterError(
+                f"chosen {self.chosen!r} must be one of two different models, simpler "
+                f"{self.simpler!r} or other {self.other!r}"
+            )
+        if not isinstance(self.difference, Estimate):
+            raise InvalidParameterError(
+                f"difference must be an Estimate, got {type(self.difference).__name__}"
+            )
+        _check_number("margin", self.margin)
+
 
 def prefer_simpler(
     y: object,
@@ -1045,10 +1610,10 @@ def prefer_simpler(
         ...                ("b", [.1, .2, .8, .9, .3, .7, .4, .6])).chosen
         'a'
     """
-    if isinstance(margin, bool) or not isinstance(margin, (int, float)) or not margin >= 0:
-        raise InvalidParameterError(f"margin must be a number >= 0 (in ROC AUC), got {margin!r}")
+    margin = _check_number("margin (in ROC AUC)", margin)
     for label, entry in (("simpler", simpler), ("other", other)):
-        if not (isinstance(entry, tuple) and len(entry) == 2 and isinstance(entry[0], str)):
+        if not (isinstance(entry, tuple) and len(entry) == 2 and isinstance(entry[0], str)
+                and entry[0]):
             raise InvalidParameterError(
                 f"{label} must be a (name, scores) pair, got {type(entry).__name__}"
             )
@@ -1117,7 +1682,10 @@ def azureml_tracking_uri(
     import uuid
 
     try:
-        uuid.UUID(str(subscription_id))
+        if not isinstance(subscription_id, str) or str(uuid.UUID(subscription_id)) != (
+            subscription_id.lower()
+        ):
+            raise ValueError(subscription_id)
     except ValueError as exc:
         raise InvalidParameterError(
             f"subscription_id must be a GUID like '00000000-0000-0000-0000-000000000000', "

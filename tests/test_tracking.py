@@ -14,6 +14,8 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 
 from companion import tracking
 from companion.data import generate
@@ -48,8 +50,9 @@ def sqlite_store(sqlite_uri, tmp_path, request):
     tracking.quiet_mlflow()
     previous = mlflow.get_tracking_uri()
     mlflow.set_tracking_uri(sqlite_uri)
+    name = "".join(c if c.isalnum() or c in "-_[]" else "_" for c in request.node.name)[:200]
     experiment_id = tracking.ensure_experiment_at(
-        sqlite_uri, request.node.name, artifact_location=(tmp_path / "artifacts").as_uri()
+        sqlite_uri, name, artifact_location=(tmp_path / "artifacts").as_uri()
     )
     mlflow.set_experiment(experiment_id=experiment_id)
     yield sqlite_uri, experiment_id
@@ -79,10 +82,34 @@ def test_estimate_cost_follows_the_formula():
     assert tracking.estimate_cost(0, 1.0) == 0.0
 
 
-@pytest.mark.parametrize("cpu, price", [(-1.0, 0.05), (1.0, -0.01), ("1", 0.05), (1.0, True)])
+@pytest.mark.parametrize(
+    "cpu, price",
+    [(-1.0, 0.05), (1.0, -0.01), ("1", 0.05), (1.0, True), (float("nan"), 0.05),
+     (float("inf"), 0.05), (1.0, float("nan")), (1.0, float("-inf")), (None, 0.05)],
+)
 def test_estimate_cost_rejects_bad_numbers(cpu, price):
-    with pytest.raises(InvalidParameterError, match="must be a number >= 0"):
+    with pytest.raises(InvalidParameterError, match="must be a finite number >= 0"):
         tracking.estimate_cost(cpu, price)
+
+
+@given(
+    cpu=st.floats(min_value=0, max_value=1e9, allow_nan=False, allow_infinity=False),
+    price=st.floats(min_value=0, max_value=1e3, allow_nan=False, allow_infinity=False),
+)
+def test_estimate_cost_is_finite_and_linear_for_every_valid_input(cpu, price):
+    cost = tracking.estimate_cost(cpu, price)
+    assert np.isfinite(cost) and cost >= 0
+    assert cost == pytest.approx(cpu * price / 3600.0)
+    assert tracking.estimate_cost(np.float32(1.0), np.int64(36)) == pytest.approx(0.01)
+
+
+@given(value=st.one_of(st.floats(allow_nan=True, allow_infinity=True).filter(
+    lambda v: not (np.isfinite(v) and v >= 0)), st.text(max_size=3), st.none(), st.booleans()))
+def test_estimate_cost_refuses_every_non_finite_or_negative_value(value):
+    with pytest.raises(InvalidParameterError, match="cpu_seconds must be a finite number"):
+        tracking.estimate_cost(value, 0.05)
+    with pytest.raises(InvalidParameterError, match="price_per_cpu_hour must be a finite"):
+        tracking.estimate_cost(1.0, value)
 
 
 def test_stopwatch_measures_wall_and_cpu_time():
@@ -136,8 +163,12 @@ def test_work_cost_prices_rows_times_iterations():
     assert priced == {"row_iterations": 2e6, "cpu_seconds": 1.0, "cost_usd": pytest.approx(0.001)}
     default = tracking.work_cost(1e6)
     assert default["cpu_seconds"] == tracking.DEFAULT_CPU_SECONDS_PER_MILLION_ROW_ITERATIONS
-    with pytest.raises(InvalidParameterError, match="row_iterations must be a number >= 0"):
+    with pytest.raises(InvalidParameterError, match="row_iterations must be a finite number >= 0"):
         tracking.work_cost(-1)
+    with pytest.raises(InvalidParameterError, match="row_iterations must be a finite number"):
+        tracking.work_cost(float("inf"))
+    with pytest.raises(InvalidParameterError, match="price_per_cpu_hour must be"):
+        tracking.work_cost(1.0, 0.1, float("nan"))
     with pytest.raises(InvalidParameterError, match="cpu_seconds_per_million must be"):
         tracking.work_cost(1.0, float("nan"))
     with pytest.raises(InvalidParameterError, match="price_per_cpu_hour must be"):
@@ -150,6 +181,19 @@ def test_significant_keeps_four_significant_digits():
     assert tracking.significant(720.0) == "720.0"
     assert tracking.significant(123.66, 2) == "1.2e+02"
     assert tracking.significant(0.0) == "0"
+    for bad in (float("nan"), float("inf"), "1", None):
+        with pytest.raises(InvalidParameterError, match="value must be a finite number"):
+            tracking.significant(bad)
+    with pytest.raises(InvalidParameterError, match="digits must be >= 1"):
+        tracking.significant(1.0, 0)
+
+
+def test_stopwatch_refuses_bad_starting_values():
+    assert tracking.Stopwatch().wall_seconds == 0.0
+    with pytest.raises(InvalidParameterError, match="wall_seconds must be a finite number"):
+        tracking.Stopwatch(float("nan"))
+    with pytest.raises(InvalidParameterError, match="cpu_seconds must be a finite number"):
+        tracking.Stopwatch(0.0, -1.0)
 
 
 def _separable(n: int = 400, noise: float = 1.0, seed: int = 0):
@@ -176,7 +220,11 @@ def test_prefer_simpler_keeps_the_simpler_model_unless_the_interval_clears_the_m
 @pytest.mark.parametrize(
     "kwargs, message",
     [
-        ({"margin": -0.01}, "margin must be a number >= 0"),
+        ({"margin": -0.01}, "margin \\(in ROC AUC\\) must be a finite number >= 0"),
+        ({"margin": float("nan")}, "margin \\(in ROC AUC\\) must be a finite number"),
+        ({"margin": float("inf")}, "margin \\(in ROC AUC\\) must be a finite number"),
+        ({"simpler": ("", [0.1] * 4)}, "simpler must be a \\(name, scores\\) pair"),
+        ({"y": [0, 0, 0, 0]}, "single class"),
         ({"simpler": ["a", [0.1] * 4]}, "simpler must be a \\(name, scores\\) pair"),
         ({"other": ("a", [0.2, 0.1, 0.4, 0.3])}, "need different names, both are 'a'"),
     ],
@@ -200,6 +248,21 @@ def test_oracle_scores_align_the_true_probabilities_with_the_rows():
         tracking.oracle_scores(dataset, frame.assign(customer_id=-1))
     with pytest.raises(InvalidParameterError, match="must have customer_id and snapshot"):
         tracking.oracle_scores(dataset, frame.drop(columns=["customer_id"]))
+    with pytest.raises(InvalidParameterError, match="dataset must be a simulated ChurnDataset"):
+        tracking.oracle_scores(frame, frame)
+    with pytest.raises(InvalidParameterError, match="frame must have customer_id"):
+        tracking.oracle_scores(dataset, "rows")
+
+
+def test_choice_refuses_inconsistent_fields():
+    difference = tracking.prefer_simpler(
+        [0, 1, 0, 1], ("a", [0.1, 0.2, 0.3, 0.4]), ("b", [0.2, 0.1, 0.4, 0.3])).difference
+    with pytest.raises(InvalidParameterError, match="must be one of two different models"):
+        tracking.Choice("c", "a", "b", difference, 0.0, "why")
+    with pytest.raises(InvalidParameterError, match="difference must be an Estimate"):
+        tracking.Choice("a", "a", "b", 0.01, 0.0, "why")
+    with pytest.raises(InvalidParameterError, match="margin must be a finite number"):
+        tracking.Choice("a", "a", "b", difference, float("nan"), "why")
 
 
 @pytest.mark.filterwarnings("ignore::UserWarning")
@@ -209,6 +272,20 @@ def test_dataset_schema_from_the_first_rows_matches_the_full_inference(frames):
     train_df, _ = frames
     full = mlflow.data.from_pandas(train_df, source="file:///data", name="t").schema
     assert tracking._frame_schema(train_df, rows=50) == full
+    # a column whose only missing value comes after the first rows is still optional
+    late_gap = train_df.copy()
+    late_gap.iloc[-1, late_gap.columns.get_loc("tenure_days")] = np.nan
+    full = mlflow.data.from_pandas(late_gap, source="file:///data", name="t").schema
+    assert tracking._frame_schema(late_gap, rows=50) == full
+    assert not full.input_dict()["tenure_days"].required
+    dataset = tracking.frame_dataset(late_gap, source="file:///data", name="t")
+    assert isinstance(dataset, mlflow.data.pandas_dataset.PandasDataset)
+    assert dataset.schema == full and dataset.targets == "churned_30d"
+    assert dataset.digest == mlflow.data.from_pandas(late_gap, source="file:///data").digest
+    with pytest.raises(InvalidParameterError, match="frame must be a non-empty DataFrame"):
+        tracking.frame_dataset(late_gap.iloc[:0])
+    with pytest.raises(InvalidParameterError, match="dataset name must be"):
+        tracking.frame_dataset(late_gap, name="it's")
 
 
 @pytest.mark.parametrize(
@@ -219,6 +296,15 @@ def test_dataset_schema_from_the_first_rows_matches_the_full_inference(frames):
         ({"gbm_learning_rates": (-0.1,)}, "gbm_learning_rates must be positive"),
         ({"gbm_leaf_counts": (1,)}, "gbm_leaf_counts must be ints >= 2"),
         ({"gbm_leaf_counts": (4.5,)}, "gbm_leaf_counts must be ints >= 2"),
+        ({"gbm_learning_rates": (float("nan"),)}, "gbm_learning_rates must be positive finite"),
+        ({"logistic_c": (float("inf"),)}, "logistic_c must be positive finite"),
+        ({"logistic_c": 1.0}, "logistic_c must be a list of numbers"),
+        ({"logistic_c": (1.0, 1.0)}, "logistic_c lists a value twice"),
+        ({"gbm_leaf_counts": (4, 4)}, "gbm_leaf_counts lists a value twice"),
+        ({"gbm_budget": {"max_iter": float("nan")}}, "gbm_budget\\['max_iter'\\] must be a finite"),
+        ({"gbm_budget": {"max_iterations": 10}}, "gbm model does not accept gbm_budget"),
+        ({"gbm_budget": {"max_iter": -5}}, "gbm model does not accept gbm_budget"),
+        ({"gbm_budget": [("max_iter", 5)]}, "gbm_budget must be None or a mapping"),
     ],
 )
 def test_sweep_grid_rejects_bad_values(kwargs, message):
@@ -244,6 +330,10 @@ def test_azureml_tracking_uri_is_built_from_its_parts():
         (("00000000-0000-0000-0000-000000000000", "", "ws"), "resource_group must be"),
         (("00000000-0000-0000-0000-000000000000", "rg", "w s"), "workspace must be"),
         (("00000000-0000-0000-0000-000000000000", "rg", "ws", "West Europe"), "region must be"),
+        (("{00000000-0000-0000-0000-000000000000}", "rg", "ws"), "subscription_id must be a GUID"),
+        (("00000000000000000000000000000000", "rg", "ws"), "subscription_id must be a GUID"),
+        ((None, "rg", "ws"), "subscription_id must be a GUID"),
+        (("00000000-0000-0000-0000-000000000000", None, "ws"), "resource_group must be"),
     ],
 )
 def test_azureml_tracking_uri_rejects_bad_names(args, message):
@@ -255,16 +345,34 @@ def test_code_version_digests_files_without_git(tmp_path):
     source = tmp_path / "train.py"
     source.write_text("print('v1')\n")
     first = tracking.code_version(repo_dir=tmp_path, files=[source])
-    assert set(first) == {"code.sha256", "code.files"}
+    assert set(first) == {"code.sha256", "code.files"}  # not a git repository: no commit
     assert first["code.files"] == "train.py" and len(first["code.sha256"]) == 64
+    assert tracking.code_version(files=[str(source)]) == first
+    source.write_bytes(b"print('v1')\r\n")  # the same code checked out on Windows
     assert tracking.code_version(files=[source]) == first
     source.write_text("print('v2')\n")
     assert tracking.code_version(files=[source])["code.sha256"] != first["code.sha256"]
+
+
+def test_code_version_covers_every_companion_module_a_training_run_executes(tmp_path):
+    names = [p.name for p in tracking.training_modules()]
+    assert names == ["data.py", "errors.py", "evaluation.py", "tracking.py", "training.py",
+                     "workspace.py"]
     default = tracking.code_version()
-    assert default["code.files"] == "training.py"
+    assert default["code.files"] == ",".join(names)
+    assert default == tracking.code_version(files=tracking.training_modules())
+    # the digest is the code's bytes: a copy of the package elsewhere gives the same one
+    copies = []
+    for path in tracking.training_modules():
+        copy = tmp_path / path.name
+        copy.write_bytes(path.read_bytes())
+        copies.append(copy)
+    assert tracking.code_version(files=copies) == default
+    copies[0].write_bytes(copies[0].read_bytes() + b"# changed\n")  # data.py changes...
+    assert tracking.code_version(files=copies)["code.sha256"] != default["code.sha256"]
 
 
-def test_code_version_uses_the_commit_of_a_git_repository(tmp_path):
+def test_code_version_adds_the_commit_of_a_git_repository(tmp_path):
     env = {**os.environ, "GIT_AUTHOR_NAME": "t", "GIT_AUTHOR_EMAIL": "t@example.com",
            "GIT_COMMITTER_NAME": "t", "GIT_COMMITTER_EMAIL": "t@example.com"}
     subprocess.run(["git", "init", "-q", str(tmp_path)], check=True, env=env)
@@ -273,12 +381,31 @@ def test_code_version_uses_the_commit_of_a_git_repository(tmp_path):
     subprocess.run(["git", "-C", str(tmp_path), "commit", "-qm", "c"], check=True, env=env)
     head = subprocess.run(["git", "-C", str(tmp_path), "rev-parse", "HEAD"], check=True,
                           capture_output=True, text=True).stdout.strip()
-    assert tracking.code_version(repo_dir=tmp_path) == {"code.git_commit": head}
+    assert tracking.code_version(repo_dir=tmp_path) == {**tracking.code_version(),
+                                                        "code.git_commit": head}
 
 
-def test_code_version_names_missing_files(tmp_path):
-    with pytest.raises(InvalidParameterError, match="nope.py"):
-        tracking.code_version(files=[tmp_path / "nope.py"])
+@pytest.mark.parametrize(
+    "kwargs, message",
+    [
+        ({"files": ["nope.py"]}, "nope.py"),
+        ({"files": []}, "cannot digest code files"),
+        ({"files": "train.py"}, "files must be a list of paths"),
+        ({"files": [3]}, "files must hold paths"),
+        ({"repo_dir": "no/such/folder"}, "repo_dir must be None or an existing folder"),
+        ({"repo_dir": 5}, "repo_dir must be None or an existing folder"),
+    ],
+)
+def test_code_version_refuses_bad_input(kwargs, message):
+    with pytest.raises(InvalidParameterError, match=message):
+        tracking.code_version(**kwargs)
+
+
+def test_code_version_refuses_a_file_listed_twice(tmp_path):
+    source = tmp_path / "train.py"
+    source.write_text("x = 1\n")
+    with pytest.raises(InvalidParameterError, match="lists a file twice"):
+        tracking.code_version(files=[source, tmp_path / "." / "train.py"])
 
 
 def test_model_input_turns_categories_into_strings(frames):
@@ -290,6 +417,20 @@ def test_model_input_turns_categories_into_strings(frames):
     assert isinstance(train_df["plan"].dtype, pd.CategoricalDtype)  # the input is not changed
     with pytest.raises(InvalidParameterError, match="missing feature column"):
         tracking.model_input(train_df.drop(columns=["plan"]))
+    with pytest.raises(InvalidParameterError, match="expected a pandas DataFrame, got dict"):
+        tracking.model_input({"plan": ["basic"]})
+    with pytest.raises(InvalidParameterError, match="frame has no rows"):
+        tracking.model_input(train_df.iloc[:0])
+
+
+@pytest.mark.parametrize(
+    "packages, message",
+    [("pandas", "packages must be a list"), (["pandas", "pandas"], "lists a name twice"),
+     ([None], "package names must be non-empty strings"), (3, "packages must be a list")],
+)
+def test_pinned_requirements_refuse_bad_lists(packages, message):
+    with pytest.raises(InvalidParameterError, match=message):
+        tracking.pinned_requirements(packages)
 
 
 @pytest.mark.parametrize(
@@ -298,13 +439,30 @@ def test_model_input_turns_categories_into_strings(frames):
         ({"host": "0.0.0.0"}, "not a loopback address"),
         ({"port": 80}, "port must be an int between 1024 and 65535"),
         ({"port": "5000"}, "port must be an int"),
-        ({"startup_timeout": 0}, "startup_timeout must be a positive number"),
+        ({"startup_timeout": 0}, "startup_timeout must be a positive finite number"),
+        ({"startup_timeout": float("inf")}, "startup_timeout must be a positive finite number"),
+        ({"startup_timeout": float("nan")}, "startup_timeout must be a positive finite number"),
+        ({"port": True}, "port must be an int"),
     ],
 )
 def test_tracking_server_rejects_bad_settings(tmp_path, kwargs, message):
     with pytest.raises(InvalidParameterError, match=message):
         tracking.TrackingServer(tmp_path, **kwargs)
     assert not any(tmp_path.iterdir())  # nothing created
+
+
+def test_tracking_server_refuses_a_directory_that_is_not_one(tmp_path):
+    with pytest.raises(InvalidParameterError, match="directory must be a folder path"):
+        tracking.TrackingServer(None)
+    (tmp_path / "file").write_text("x")
+    with pytest.raises(InvalidParameterError, match="exists and is not a folder"):
+        tracking.TrackingServer(tmp_path / "file")
+    server = tracking.TrackingServer(tmp_path / "srv")
+    with pytest.raises(InvalidParameterError, match="grace_seconds must be a finite number"):
+        server.stop(float("nan"))
+    with pytest.raises(InvalidParameterError, match="lines must be >= 1"):
+        server.log_tail(0)
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["file"]
 
 
 def test_tracking_server_has_no_url_before_start(tmp_path):
@@ -322,6 +480,9 @@ def test_free_port_can_be_bound():
     with socket.socket() as probe:
         probe.bind(("127.0.0.1", port))
     assert 1024 <= port <= 65535
+    for bad in ("0.0.0.0", "example.com", None):
+        with pytest.raises(InvalidParameterError, match="is not a loopback address"):
+            tracking.free_port(bad)
 
 
 def test_quiet_mlflow_silences_run_links_and_logs():
@@ -375,6 +536,10 @@ def test_log_sklearn_model_refuses_bad_input(frames, sqlite_store, tmp_path):
             from companion.training import make_model
 
             tracking.log_sklearn_model(make_model("logistic"), train_df)
+        with pytest.raises(InvalidParameterError, match="registered_model_name must be"):
+            tracking.log_sklearn_model(model, train_df, registered_model_name="churn'model")
+        with pytest.raises(InvalidParameterError, match="expected a fitted classifier"):
+            tracking.log_sklearn_model("model", train_df)
     assert mlflow.MlflowClient().list_artifacts(run.info.run_id) == []  # nothing half-logged
 
 
@@ -474,22 +639,222 @@ def test_log_best_models_detects_a_record_that_does_not_rebuild(frames, sqlite_s
         tracking.log_best_models([experiment_id], train_df.iloc[::2], val_df, kinds=("logistic",))
 
 
-def test_run_sweep_and_log_training_run_reject_bad_input(frames):
+def _all_runs(experiment_id):
+    """Every run of the experiment, deleted ones included."""
+    import mlflow
+    from mlflow.entities import ViewType
+
+    return mlflow.search_runs([experiment_id], run_view_type=ViewType.ALL, output_format="list")
+
+
+def _one_class(frame):
+    return frame.assign(churned_30d=0)
+
+
+BAD_RUNS = [
+    ({"kind": "forest"}, UnknownNameError, "'forest' is not known"),
+    ({"val_frame": "val"}, InvalidParameterError, r"val_frame must be a pandas DataFrame from snapshot_features\(\), got str"),
+    ({"train_frame": None}, InvalidParameterError, "train_frame must be a pandas DataFrame"),
+    ({"val_frame": "empty"}, InvalidParameterError, "val_frame has no rows"),
+    ({"val_frame": "one-class"}, InvalidParameterError, "val_frame has a single class"),
+    ({"train_frame": "one-class"}, InvalidParameterError, "train_frame has a single class"),
+    ({"val_frame": "no-plan"}, InvalidParameterError, r"val_frame is missing column\(s\) \['plan'\]"),
+    ({"val_frame": "nan-label"}, InvalidParameterError, "must be 0 or 1 with no missing value"),
+    ({"val_frame": "earlier"}, InvalidParameterError, "must all come after the training snapshots"),
+    ({"params": {"C": float("nan")}}, InvalidParameterError, r"params\['C'\] must be a finite"),
+    ({"params": {"C": -1.0}}, InvalidParameterError, "logistic model does not accept params"),
+    ({"params": {"no_such": 1}}, InvalidParameterError, "logistic model does not accept params"),
+    ({"params": {"random_state": 3}}, InvalidParameterError, "must not set random_state"),
+    ({"params": [("C", 1.0)]}, InvalidParameterError, "params must be a mapping"),
+    ({"price_per_cpu_hour": float("nan")}, InvalidParameterError, "price_per_cpu_hour must be"),
+    ({"price_per_cpu_hour": -1}, InvalidParameterError, "price_per_cpu_hour must be"),
+    ({"threads": 0}, InvalidParameterError, "threads must be >= 1"),
+    ({"seed": -1}, InvalidParameterError, "seed must be >= 0"),
+    ({"seed": 1.5}, InvalidParameterError, "seed must be an int"),
+    ({"log_model": "yes"}, InvalidParameterError, "log_model must be True or False"),
+    ({"nested": None}, InvalidParameterError, "nested must be True or False"),
+    ({"run_name": "it's"}, InvalidParameterError, "run_name must be a non-empty printable"),
+    ({"run_name": ""}, InvalidParameterError, "run_name must be a non-empty printable"),
+    ({"tags": {"owner": None}}, InvalidParameterError, "tag 'owner' must be a string, got None"),
+    ({"tags": {"owner": 3}}, InvalidParameterError, "tag 'owner' must be a string"),
+    ({"tags": {"mlflow.user": "x"}}, InvalidParameterError, "tag 'mlflow.user' is set by"),
+    ({"tags": {"sweep.role": "child"}}, InvalidParameterError, "tag 'sweep.role' is set by"),
+    ({"tags": {"code.sha256": "0" * 64}}, InvalidParameterError, "contradicts the code"),
+    ({"tags": ["a"]}, InvalidParameterError, "tags must be a mapping"),
+    ({"dataset_source": 5}, InvalidParameterError, "dataset_source must be None or a URI"),
+    ({"experiment_id": "999999"}, UnknownNameError, "experiment '999999' does not exist"),
+    ({"experiment_id": 1}, InvalidParameterError, "experiment_id must be an MLflow experiment"),
+]
+
+
+def _bad_call(frames, change, experiment_id):
     train_df, val_df = frames
-    with pytest.raises(InvalidParameterError, match="grid is empty"):
-        tracking.run_sweep(train_df, val_df, [])
-    with pytest.raises(InvalidParameterError, match="grid entries must be"):
-        tracking.run_sweep(train_df, val_df, ["logistic"])
-    with pytest.raises(UnknownNameError, match="'forest' is not known"):
-        tracking.run_sweep(train_df, val_df, [("forest", {})])
-    with pytest.raises(InvalidParameterError, match="val_frame must be a non-empty frame"):
-        tracking.log_training_run(train_df, val_df.iloc[:0], "gbm")
-    with pytest.raises(InvalidParameterError, match="price_per_cpu_hour must be"):
-        tracking.log_training_run(train_df, val_df, "gbm", price_per_cpu_hour=-1)
-    with pytest.raises(InvalidParameterError, match="threads must be >= 1"):
-        tracking.log_training_run(train_df, val_df, "gbm", threads=0)
-    with pytest.raises(InvalidParameterError, match="seed must be >= 0"):
-        tracking.run_sweep(train_df, val_df, [("logistic", {})], seed=-1)
+    special = {
+        "val": "val", "empty": val_df.iloc[:0], "one-class": None, "no-plan":
+        val_df.drop(columns=["plan"]), "nan-label": val_df.assign(churned_30d=np.nan),
+        "earlier": train_df,
+    }
+    args = {"train_frame": train_df, "val_frame": val_df, "kind": "logistic", "params": None,
+            "experiment_id": experiment_id, "log_model": False, **change}
+    for key in ("train_frame", "val_frame"):
+        if isinstance(args[key], str) and args[key] in special:
+            value = special[args[key]]
+            args[key] = _one_class(frames[0 if key == "train_frame" else 1]) if (
+                args[key] == "one-class") else value
+    return args
+
+
+@pytest.mark.parametrize("change, error, message", BAD_RUNS)
+def test_log_training_run_refuses_bad_input_and_leaves_no_run(frames, sqlite_store, change,
+                                                              error, message):
+    _, experiment_id = sqlite_store
+    args = _bad_call(frames, change, experiment_id)
+    with pytest.raises(error, match=message):
+        tracking.log_training_run(args.pop("train_frame"), args.pop("val_frame"),
+                                  args.pop("kind"), args.pop("params"), **args)
+    assert _all_runs(experiment_id) == []  # not even a FAILED or deleted run
+
+
+@pytest.mark.parametrize("change, error, message", [
+    entry for entry in BAD_RUNS
+    if not {"kind", "params", "threads", "run_name", "nested", "log_model"} & set(entry[0])
+])
+def test_run_sweep_refuses_bad_input_and_leaves_no_run(frames, sqlite_store, change, error,
+                                                       message):
+    _, experiment_id = sqlite_store
+    args = _bad_call(frames, change, experiment_id)
+    args.pop("kind"), args.pop("params")
+    args["log_models"] = args.pop("log_model")
+    grid = [("logistic", {"C": 1.0}), ("logistic", {"C": 0.5})]
+    with pytest.raises(error, match=message):
+        tracking.run_sweep(args.pop("train_frame"), args.pop("val_frame"), grid, **args)
+    assert _all_runs(experiment_id) == []
+
+
+@pytest.mark.parametrize(
+    "grid, error, message",
+    [
+        ([], InvalidParameterError, "grid is empty"),
+        (["logistic"], InvalidParameterError, "grid entries must be"),
+        ("logistic", InvalidParameterError, "grid must be a list of"),
+        ({"logistic": {}}, InvalidParameterError, "grid must be a list of"),
+        ([("forest", {})], UnknownNameError, "'forest' is not known"),
+        # a bad entry after good ones: nothing is started for the good ones either
+        ([("logistic", {"C": 1.0}), ("gbm", {"learning_rate": float("nan")})],
+         InvalidParameterError, r"params\['learning_rate'\] must be a finite"),
+        ([("logistic", {"C": 1.0}), ("gbm", {"max_leaf_nodes": 1})],
+         InvalidParameterError, "gbm model does not accept params"),
+        ([("logistic", {"C": 1.0}), ("logistic", {"C": 1.0})],
+         InvalidParameterError, "twice"),
+    ],
+)
+def test_run_sweep_checks_the_whole_grid_before_any_run(frames, sqlite_store, grid, error,
+                                                        message):
+    train_df, val_df = frames
+    _, experiment_id = sqlite_store
+    with pytest.raises(error, match=message):
+        tracking.run_sweep(train_df, val_df, grid, experiment_id=experiment_id,
+                           log_models=False)
+    assert _all_runs(experiment_id) == []
+    with pytest.raises(InvalidParameterError, match="parent_name must be"):
+        tracking.run_sweep(train_df, val_df, [("logistic", {})], parent_name="a'b",
+                           experiment_id=experiment_id)
+    assert _all_runs(experiment_id) == []
+
+
+@pytest.mark.slow
+def test_a_sweep_that_fails_midway_deletes_its_parent_and_children(frames, sqlite_store,
+                                                                   monkeypatch):
+    import mlflow
+
+    train_df, val_df = frames
+    _, experiment_id = sqlite_store
+    calls = []
+    real_train = tracking.train
+
+    def flaky_train(*args, **kwargs):
+        calls.append(1)
+        if len(calls) == 3:
+            raise MemoryError("the machine ran out of memory in the third run")
+        return real_train(*args, **kwargs)
+
+    monkeypatch.setattr(tracking, "train", flaky_train)
+    grid = [("logistic", {"C": c}) for c in (0.1, 1.0, 10.0)]
+    with pytest.raises(MemoryError):
+        tracking.run_sweep(train_df, val_df, grid, experiment_id=experiment_id,
+                           log_models=False)
+    runs = _all_runs(experiment_id)
+    assert len(runs) == 4  # the parent and three children were started...
+    assert {r.info.lifecycle_stage for r in runs} == {"deleted"}  # ...and none is left
+    assert mlflow.search_runs([experiment_id], output_format="list") == []
+    assert mlflow.active_run() is None
+
+
+@pytest.mark.slow
+def test_every_run_carries_the_code_version(frames, sqlite_store):
+    import mlflow
+
+    train_df, val_df = frames
+    _, experiment_id = sqlite_store
+    code = tracking.code_version()
+    single = tracking.log_training_run(train_df, val_df, "logistic", experiment_id=experiment_id,
+                                       log_model=False, tags={"team": "churn", **code})
+    sweep = tracking.run_sweep(train_df, val_df, [("logistic", {"C": 1.0})],
+                               experiment_id=experiment_id, log_models=False)
+    run_ids = [single["run_id"], *sweep["run_id"], sweep["parent_run_id"].iloc[0]]
+    for run_id in run_ids:
+        tags = mlflow.get_run(run_id).data.tags
+        assert tags["code.sha256"] == code["code.sha256"]
+        assert tags["code.files"] == code["code.files"]
+    assert mlflow.get_run(single["run_id"]).data.tags["team"] == "churn"
+
+
+def test_queries_refuse_bad_experiment_ids_and_names(frames, sqlite_store):
+    train_df, val_df = frames
+    uri, experiment_id = sqlite_store
+    for call in (tracking.runs_table, tracking.best_run, tracking.experiment_cost):
+        with pytest.raises(InvalidParameterError, match="experiment_ids must be a list"):
+            call(experiment_id)  # a bare string would be read as one id per character
+        with pytest.raises(InvalidParameterError, match="one or more distinct experiment ids"):
+            call([])
+        with pytest.raises(InvalidParameterError, match="one or more distinct experiment ids"):
+            call([experiment_id, experiment_id])
+        with pytest.raises(UnknownNameError, match="'424242' does not exist"):
+            call(["424242"])
+    with pytest.raises(InvalidParameterError, match="decimals must be >= 0"):
+        tracking.runs_table([experiment_id], decimals=-1)
+    with pytest.raises(WorkspaceError, match="no sweep run in experiment"):
+        tracking.best_run([experiment_id])
+    with pytest.raises(InvalidParameterError, match="kinds must be a list of model kinds"):
+        tracking.log_best_models([experiment_id], train_df, val_df, kinds="gbm")
+    with pytest.raises(InvalidParameterError, match="distinct model kinds"):
+        tracking.log_best_models([experiment_id], train_df, val_df, kinds=["gbm", "gbm"])
+    with pytest.raises(InvalidParameterError, match="val_frame has a single class"):
+        tracking.log_best_models([experiment_id], train_df, _one_class(val_df))
+    with pytest.raises(InvalidParameterError, match="expected an MLflow run"):
+        tracking.estimator_params({"kind": "gbm"})
+    for bad in ("", "it's", None, "a`b"):
+        with pytest.raises(InvalidParameterError, match="experiment name must be"):
+            tracking.ensure_experiment_at(uri, bad)
+    with pytest.raises(InvalidParameterError, match="tracking_uri must be an MLflow tracking"):
+        tracking.ensure_experiment_at("mlflow.db", "x")
+    with pytest.raises(InvalidParameterError, match="artifact_location must be None or a URI"):
+        tracking.ensure_experiment_at(uri, "x", artifact_location="artifacts")
+    assert _all_runs(experiment_id) == []
+
+
+@pytest.mark.slow
+def test_log_best_models_logs_nothing_unless_every_kind_rebuilds(frames, sqlite_store):
+    import mlflow
+
+    train_df, val_df = frames
+    _, experiment_id = sqlite_store
+    tracking.run_sweep(train_df, val_df, [("logistic", {"C": 1.0})],
+                       experiment_id=experiment_id, log_models=False)
+    with pytest.raises(WorkspaceError, match="no sweep run in experiment"):  # no gbm run
+        tracking.log_best_models([experiment_id], train_df, val_df)
+    child = tracking.best_run([experiment_id], kind="logistic")
+    assert mlflow.MlflowClient().list_artifacts(child.info.run_id) == []  # no model logged
 
 
 # --------------------------------------------------------------------------- the real server
