@@ -40,6 +40,7 @@ import io
 import json
 import os
 import pickle
+import re
 import shutil
 import subprocess
 import sys
@@ -113,7 +114,31 @@ class DataRepo:
         return result.stdout.strip()
 
     def commit(self, message: str, date: str, tag: str | None = None) -> str:
-        """Stage everything, commit with ``date`` as author and committer date; return the hash."""
+        """Stage everything, commit with ``date`` as author and committer date; return the hash.
+
+        Raises:
+            InvalidParameterError: an empty message, a date that is not a date, a tag that is
+                not a plain name (letters, digits, ``.``, ``_``, ``-``) or already exists;
+                all checked before anything is staged.
+        """
+        if not isinstance(message, str) or not message.strip():
+            raise InvalidParameterError(f"message must be a non-empty string, got {message!r}")
+        try:
+            stamp = pd.Timestamp(date) if isinstance(date, str) else None
+        except ValueError:
+            stamp = None
+        if stamp is None or pd.isna(stamp):
+            raise InvalidParameterError(
+                f"date must be an ISO date string like '2025-04-01T06:00:00+00:00', got {date!r}"
+            )
+        if tag is not None and (
+            not isinstance(tag, str) or not re.fullmatch(r"[A-Za-z0-9][A-Za-z0-9._-]*", tag)
+            or tag.endswith((".", ".lock")) or ".." in tag
+        ):
+            raise InvalidParameterError(
+                f"tag must be a plain name such as 'data-2025-04', got {tag!r}; accepted: "
+                "letters, digits, '.', '_' and '-', starting with a letter or digit"
+            )
         if tag is not None and tag in self.tags():
             raise InvalidParameterError(
                 f"tag {tag!r} already exists; accepted: a new tag name (existing: {self.tags()})"
@@ -198,6 +223,56 @@ class DataRepo:
                 repo.close()
 
 
+def _check_repo(repo: Any) -> DataRepo:
+    """Refuse anything but a :class:`DataRepo` whose folder holds a git and a DVC repo."""
+    if not isinstance(repo, DataRepo):
+        raise InvalidParameterError(
+            f"repo must be a DataRepo, got {type(repo).__name__}; accepted: the DataRepo "
+            "returned by init_data_repo (or DataRepo(path) of an existing one)"
+        )
+    missing = [name for name in (".git", ".dvc") if not (repo.path / name).is_dir()]
+    if missing:
+        raise WorkspaceError(
+            f"{repo.path} is not a data repo (no {' or '.join(missing)}); accepted: a folder "
+            "made by init_data_repo"
+        )
+    return repo
+
+
+def _check_dataset(dataset: Any) -> ChurnDataset:
+    if not isinstance(dataset, ChurnDataset):
+        raise InvalidParameterError(
+            f"dataset must be a ChurnDataset, got {type(dataset).__name__}; accepted: the "
+            "result of companion.data.generate (or ws.require('data'))"
+        )
+    return dataset
+
+
+def _check_frame(name: str, frame: Any, columns: Sequence[str] = ()) -> pd.DataFrame:
+    if not isinstance(frame, pd.DataFrame):
+        raise InvalidParameterError(
+            f"{name} must be a pandas DataFrame, got {type(frame).__name__}"
+        )
+    missing = [c for c in columns if c not in frame.columns]
+    if missing:
+        raise InvalidParameterError(
+            f"{name} is missing column(s) {missing}; accepted: a frame with {list(columns)}"
+        )
+    return frame
+
+
+def _check_bool(name: str, value: Any) -> bool:
+    if not isinstance(value, bool):
+        raise InvalidParameterError(f"{name} must be True or False, got {value!r}")
+    return value
+
+
+def _check_path(name: str, value: Any) -> Path:
+    if not isinstance(value, (str, os.PathLike)) or not str(value).strip():
+        raise InvalidParameterError(f"{name} must be a path (str or Path), got {value!r}")
+    return Path(value)
+
+
 @contextlib.contextmanager
 def _quiet() -> Iterator[io.StringIO]:
     """Silence DVC's hints ('To track the changes with git ...'); its errors still raise.
@@ -231,7 +306,13 @@ def _quiet() -> Iterator[io.StringIO]:
 
 def _git_date(day: str | pd.Timestamp, hours: int = 6) -> str:
     """Return the ISO date git records for a commit made ``hours`` after midnight UTC of ``day``."""
-    stamp = pd.Timestamp(day).normalize() + pd.Timedelta(hours=hours)
+    try:
+        stamp = pd.Timestamp(day)
+    except (ValueError, TypeError):
+        stamp = None
+    if isinstance(day, bool) or stamp is None or pd.isna(stamp):
+        raise InvalidParameterError(f"date must be a day like '2025-01-01', got {day!r}")
+    stamp = stamp.normalize() + pd.Timedelta(hours=hours)
     return stamp.strftime("%Y-%m-%dT%H:%M:%S+00:00")
 
 
@@ -259,22 +340,64 @@ def init_data_repo(
             f"{path} already holds a git or DVC repo; accepted: an empty folder "
             "(open the existing one with DataRepo(path))"
         )
-    path.mkdir(parents=True, exist_ok=True)
-    repo = DataRepo(path)
-    repo.git("init", "-q")
-    remote_dir.mkdir(parents=True, exist_ok=True)
-    with contextlib.chdir(path), _quiet():
-        dvc = Repo.init(".")
-        try:
-            with dvc.config.edit() as conf:
-                conf["core"]["remote"] = REMOTE_NAME
-                conf["remote"][REMOTE_NAME] = {"url": os.path.relpath(remote_dir, path)}
-            with dvc.config.edit("local") as conf:
-                conf["remote"][REMOTE_NAME] = {"url": str(remote_dir)}
-        finally:
-            dvc.close()
-    repo.commit("Initialise DVC with a local remote", _git_date(date, hours=0))
+    if remote_dir == path or path in remote_dir.parents:
+        raise InvalidParameterError(
+            f"remote_dir {remote_dir} is inside the repo {path}; accepted: a folder outside it "
+            "(a remote inside the repo would be tracked by git)"
+        )
+    date = _git_date(date, hours=0)  # validates the date before anything is written
+    created = [p for p in (path, remote_dir) if not p.exists()]
+    try:
+        path.mkdir(parents=True, exist_ok=True)
+        repo = DataRepo(path)
+        repo.git("init", "-q")
+        remote_dir.mkdir(parents=True, exist_ok=True)
+        site_cache = path / SITE_CACHE_DIR
+        # DVC opens the new repo once during init, before its config exists: point it at the
+        # workspace's folder for that moment too (the variable is restored right after)
+        with contextlib.chdir(path), _quiet(), _env(DVC_SITE_CACHE_DIR=str(site_cache)):
+            dvc = Repo.init(".")
+            try:
+                with dvc.config.edit() as conf:
+                    conf["core"]["remote"] = REMOTE_NAME
+                    conf["remote"][REMOTE_NAME] = {"url": os.path.relpath(remote_dir, path)}
+                with dvc.config.edit("local") as conf:
+                    conf["core"]["site_cache_dir"] = str(site_cache)
+                    conf["remote"][REMOTE_NAME] = {"url": str(remote_dir)}
+            finally:
+                dvc.close()
+        repo.commit("Initialise DVC with a local remote", date)
+    except BaseException:
+        for folder in created:
+            shutil.rmtree(folder, ignore_errors=True)
+        raise
     return repo
+
+
+SITE_CACHE_DIR = ".dvc/tmp/site_cache"
+"""Where DVC keeps its per-repo state (the "site cache"), inside the repo and ignored by git.
+
+DVC's default is ``/var/tmp/dvc/repo/<hash>``, outside the workspace, one folder for every
+repository it ever opened. :func:`init_data_repo` writes this folder's absolute path to
+``.dvc/config.local`` as ``core.site_cache_dir``: the setting is read as given (a relative
+path would be taken from the current directory, not from the repo), so it belongs to the
+machine's own config, never to the committed one.
+"""
+
+
+@contextlib.contextmanager
+def _env(**values: str) -> Iterator[None]:
+    """Set environment variables for the duration of the block, then restore them."""
+    saved = {name: os.environ.get(name) for name in values}
+    os.environ.update(values)
+    try:
+        yield
+    finally:
+        for name, value in saved.items():
+            if value is None:
+                os.environ.pop(name, None)
+            else:
+                os.environ[name] = value
 
 
 # --------------------------------------------------------------------------- exports and manifests
@@ -292,6 +415,7 @@ def tables_as_of(dataset: ChurnDataset, as_of: str | pd.Timestamp) -> dict[str, 
         >>> {k: len(v) > 0 for k, v in tables_as_of(ds, "2025-03-01").items()}
         {'customers': True, 'activity': True, 'labels': True, 'prices': True}
     """
+    _check_dataset(dataset)
     as_of = _check_as_of(dataset.config, as_of)
     labels_known = dataset.labels["snapshot_timestamp"] + pd.Timedelta(days=LABEL_WINDOW_DAYS)
     tables = {
@@ -320,8 +444,15 @@ def _check_as_of(config: SimulationConfig, as_of: Any) -> pd.Timestamp:
 
 
 def file_sha256(path: str | os.PathLike[str]) -> str:
-    """Return the SHA-256 of a file's bytes."""
-    return hashlib.sha256(Path(path).read_bytes()).hexdigest()
+    """Return the SHA-256 of a file's bytes.
+
+    Raises:
+        InvalidParameterError: ``path`` is not a path, or names no file.
+    """
+    path = _check_path("path", path)
+    if not path.is_file():
+        raise InvalidParameterError(f"no file at {str(path)!r}; accepted: the path of a file")
+    return hashlib.sha256(path.read_bytes()).hexdigest()
 
 
 def build_manifest(
@@ -333,7 +464,28 @@ def build_manifest(
 
     ``files`` maps each table to its file; the manifest records paths relative to the repo's
     ``data/raw`` folder, so it is the same wherever the repo lives.
+
+    Raises:
+        InvalidParameterError: a table that is not a DataFrame, a table without a file (or a
+            file without a table), or parameters that are not a mapping.
     """
+    if not isinstance(tables, Mapping) or not tables:
+        raise InvalidParameterError(
+            f"tables must be a non-empty mapping of name to DataFrame, got {type(tables).__name__}"
+        )
+    for name, frame in tables.items():
+        _check_frame(f"table {name!r}", frame)
+    if not isinstance(files, Mapping) or set(files) != set(tables):
+        shown = sorted(files) if isinstance(files, Mapping) else type(files).__name__
+        raise InvalidParameterError(
+            f"files must map exactly the tables {sorted(tables)} to their files, got {shown}"
+        )
+    for name in files:
+        file_sha256(files[name])
+    if not isinstance(parameters, Mapping):
+        raise InvalidParameterError(
+            f"parameters must be a mapping, got {type(parameters).__name__}"
+        )
     return {
         "content_hash": content_hash(tables),
         "parameters": dict(parameters),
@@ -370,6 +522,8 @@ def snapshot_export(repo: DataRepo, dataset: ChurnDataset, as_of: str) -> Snapsh
     The Parquet files are written to a temporary folder and moved into ``data/raw`` only when
     all are written; the commit is dated ``as_of`` (06:00 UTC) so its hash is reproducible.
     """
+    _check_repo(repo)
+    _check_dataset(dataset)
     stamp = _check_as_of(dataset.config, as_of)
     tag = f"{DATA_TAG_PREFIX}{stamp.strftime('%Y-%m')}"
     if tag in repo.tags():
@@ -432,6 +586,11 @@ def read_bytes(repo: DataRepo, path: str, rev: str | None = None) -> bytes:
     import dvc.api
     from dvc.exceptions import PathMissingError
 
+    _check_repo(repo)
+    if not isinstance(path, str) or not path.strip() or os.path.isabs(path):
+        raise InvalidParameterError(
+            f"path must be a path relative to the repo such as {MANIFEST_PATH!r}, got {path!r}"
+        )
     if rev is not None:
         repo.resolve(rev)
     try:
@@ -454,6 +613,7 @@ def _tracked_files(repo: DataRepo, rev: str | None) -> list[str]:
 
 def read_manifest(repo: DataRepo, rev: str | None = None) -> dict[str, Any]:
     """Return the snapshot manifest committed at ``rev`` (working copy if None)."""
+    _check_repo(repo)
     if rev is None:
         path = repo.path / MANIFEST_PATH
         if not path.exists():
@@ -494,7 +654,7 @@ def verify_snapshot(repo: DataRepo) -> dict[str, str]:
     Raises:
         WorkspaceError: a file is missing or its bytes differ from the manifest.
     """
-    manifest = read_manifest(repo)
+    manifest = read_manifest(repo)  # checks repo
     verified = {}
     for entry in manifest["tables"].values():
         path = repo.path / entry["file"]
@@ -511,14 +671,86 @@ def verify_snapshot(repo: DataRepo) -> dict[str, str]:
 
 def dvc_status(repo: DataRepo) -> dict[str, Any]:
     """Return ``dvc status`` for the working copy: empty when data matches its ``.dvc`` files."""
+    _check_repo(repo)
     with repo.dvc() as dvc:
         return dvc.status()
+
+
+@dataclass(frozen=True)
+class StatusSummary:
+    """``dvc status`` in numbers: which stages would rerun, which tracked paths changed.
+
+    Attributes:
+        stages_changed: pipeline stages with a changed dependency, output or command.
+        paths_changed: data, code or output paths DVC reports as modified, new or deleted.
+    """
+
+    stages_changed: tuple[str, ...]
+    paths_changed: tuple[str, ...]
+
+    def __str__(self) -> str:
+        def part(items: tuple[str, ...], noun: str, verb: str) -> str:
+            names = f" ({', '.join(items)})" if items else ""
+            return f"{len(items)} {noun}{'' if len(items) == 1 else 's'} {verb}{names}"
+
+        return (f"{part(self.stages_changed, 'stage', 'changed')}, "
+                f"{part(self.paths_changed, 'file', 'modified')}")
+
+
+def summarize_status(
+    status: Mapping[str, Any], relative_to: str | os.PathLike[str] | None = None
+) -> StatusSummary:
+    """Count what a ``dvc status`` result reports: stages to rerun and paths that changed.
+
+    Entries named ``*.dvc`` are tracked data (``dvc add``), not stages; their changed outputs
+    count as paths only. DVC names a dependency outside the repo (the companion's code) by
+    its absolute path: with ``relative_to`` (the repo's folder) it is shown relative to it.
+
+    Example:
+        >>> str(summarize_status({}))
+        '0 stages changed, 0 files modified'
+        >>> str(summarize_status({"train": [{"changed deps": {"a.py": "modified"}}]}))
+        '1 stage changed (train), 1 file modified (a.py)'
+    """
+    if not isinstance(status, Mapping):
+        raise InvalidParameterError(
+            f"status must be the dict dvc status returns, got {type(status).__name__}"
+        )
+    stages, paths = set(), set()
+    for name, changes in status.items():
+        if not isinstance(changes, list):
+            raise InvalidParameterError(
+                f"status entry {name!r} must be a list of changes, got {changes!r}"
+            )
+        if not str(name).endswith(".dvc"):
+            stages.add(str(name))
+        for change in changes:
+            if isinstance(change, Mapping):
+                for kind in change.values():
+                    if isinstance(kind, Mapping):
+                        paths.update(str(p) for p in kind)
+    if relative_to is not None:
+        base = _check_path("relative_to", relative_to)
+        paths = {Path(os.path.relpath(p, base)).as_posix() if os.path.isabs(p) else p
+                 for p in paths}
+    return StatusSummary(tuple(sorted(stages)), tuple(sorted(paths)))
+
+
+def folder_bytes(path: str | os.PathLike[str]) -> int:
+    """Return the bytes of every file under ``path`` (0 if it does not exist)."""
+    path = _check_path("path", path)
+    if path.is_file():
+        return path.stat().st_size
+    return sum(f.stat().st_size for f in path.rglob("*") if f.is_file())
 
 
 # --------------------------------------------------------------------------- remote
 
 
 def _check_remote(repo: DataRepo, remote: str | None, must_exist: bool) -> str:
+    _check_repo(repo)
+    if remote is not None and (not isinstance(remote, str) or not remote):
+        raise InvalidParameterError(f"remote must be a remote's name or None, got {remote!r}")
     remotes = {**repo.remotes(), **repo.remotes("local")}
     name = REMOTE_NAME if remote is None else remote
     if name not in remotes:
@@ -569,63 +801,181 @@ def pull(repo: DataRepo, remote: str | None = None) -> int:
 
 def checkout(repo: DataRepo) -> dict[str, Any]:
     """Restore the working copy of tracked data from the cache (``dvc checkout``)."""
+    _check_repo(repo)
     with repo.dvc() as dvc:
         return dvc.checkout(force=True)
 
 
 def drop_local_data(repo: DataRepo) -> None:
     """Delete the working copy of ``data/raw`` and the DVC cache, as on a fresh clone."""
+    _check_repo(repo)
     shutil.rmtree(repo.path / RAW_DIR, ignore_errors=True)
     shutil.rmtree(repo.path / ".dvc" / "cache", ignore_errors=True)
 
 
 # --------------------------------------------------------------------------- the pipeline
 
-PIPELINE = {
-    "stages": {
-        "validate": {
-            "cmd": "python -m companion.versioning validate --out reports/validation.json",
-            "deps": [RAW_DIR, MANIFEST_PATH],
-            "outs": [{"reports/validation.json": {"cache": False}}],
-        },
-        "features": {
-            "cmd": "python -m companion.versioning features --out data/features.parquet",
-            "deps": [RAW_DIR, "reports/validation.json"],
-            "params": ["simulation"],
-            "outs": ["data/features.parquet"],
-        },
-        "train": {
-            "cmd": (
-                "python -m companion.versioning train --features data/features.parquet "
-                "--model models/churn_model.pkl --metrics metrics.json"
-            ),
-            "deps": ["data/features.parquet"],
-            "params": ["train"],
-            "outs": ["models/churn_model.pkl"],
-            "metrics": [{"metrics.json": {"cache": False}}],
-        },
-    }
+STAGE_CODE = {
+    "validate": ("versioning.py",),
+    "features": ("versioning.py", "data.py", "training.py"),
+    "train": ("versioning.py", "training.py", "evaluation.py"),
 }
-"""The workspace pipeline: validate the export, build features, train the churn model."""
+"""The companion modules each pipeline stage runs: its code dependencies in ``dvc.yaml``."""
+CODE_MODULES = ("data.py", "evaluation.py", "training.py", "versioning.py")
+"""Every module a model of this pipeline is built with (the code :func:`code_files` names)."""
 
 
-def write_pipeline(repo: DataRepo, kind: str = "gbm", seed: int = 0) -> Path:
-    """Write ``dvc.yaml`` and the ``train`` parameters into the repo; return the dvc.yaml path."""
+def package_root() -> Path:
+    """Return the folder that holds the imported ``companion`` package (its parent)."""
+    return Path(__file__).resolve().parent.parent
+
+
+def code_files(code_root: str | os.PathLike[str] | None = None) -> list[Path]:
+    """Return the companion module files a model is trained with, in a fixed order.
+
+    ``code_root`` is the folder holding the ``companion`` package (default: the imported
+    one, :func:`package_root`). Their bytes are the code version a training run records
+    (:func:`train_and_log`), and each stage of the pipeline lists its own as dependencies.
+
+    Raises:
+        InvalidParameterError: ``code_root`` holds no ``companion`` package with these modules.
+    """
+    root = package_root() if code_root is None else _check_code_root(code_root)
+    return [root / "companion" / name for name in CODE_MODULES]
+
+
+def _check_code_root(code_root: Any) -> Path:
+    if not isinstance(code_root, (str, os.PathLike)) or not str(code_root):
+        raise InvalidParameterError(
+            f"code_root must be a folder path, got {code_root!r}; accepted: the folder that "
+            "holds the companion package"
+        )
+    root = Path(code_root).resolve()
+    missing = [n for n in CODE_MODULES if not (root / "companion" / n).is_file()]
+    if missing:
+        raise InvalidParameterError(
+            f"code_root {str(code_root)!r} holds no companion package with {missing}; "
+            f"accepted: a folder with companion/{{{', '.join(CODE_MODULES)}}}"
+        )
+    return root
+
+
+def code_version(code_root: str | os.PathLike[str] | None = None) -> dict[str, str]:
+    """Return the code version of a training run: the SHA-256 of the modules' bytes.
+
+    ``{"code.sha256": ..., "code.files": "data.py,evaluation.py,..."}``, from
+    :func:`companion.tracking.code_version` over :func:`code_files`. Any change to the code
+    that builds features or trains the model changes it; nothing else does.
+    """
+    from companion.tracking import code_version as digest
+
+    return digest(files=code_files(code_root))
+
+
+def pipeline_spec(code_dir: str) -> dict[str, Any]:
+    """Return the ``dvc.yaml`` of the workspace pipeline, code dependencies under ``code_dir``.
+
+    ``code_dir`` is the ``companion`` package's folder as a path relative to the repo (POSIX
+    separators). Each stage lists the data it reads, the parameters it uses and the module
+    files it runs, so ``dvc status`` reports a stage as changed when any of them changes.
+    """
+    code = {stage: [f"{code_dir}/{name}" for name in files] for stage, files in STAGE_CODE.items()}
+    return {
+        "stages": {
+            "validate": {
+                "cmd": "python -m companion.versioning validate --out reports/validation.json",
+                "deps": [RAW_DIR, MANIFEST_PATH, *code["validate"]],
+                "outs": [{"reports/validation.json": {"cache": False}}],
+            },
+            "features": {
+                "cmd": "python -m companion.versioning features --out data/features.parquet",
+                "deps": [RAW_DIR, "reports/validation.json", *code["features"]],
+                "params": ["simulation"],
+                "outs": ["data/features.parquet"],
+            },
+            "train": {
+                "cmd": (
+                    "python -m companion.versioning train --features data/features.parquet "
+                    "--model models/churn_model.pkl --metrics metrics.json"
+                ),
+                "deps": ["data/features.parquet", *code["train"]],
+                "params": ["train"],
+                "outs": ["models/churn_model.pkl"],
+                "metrics": [{"metrics.json": {"cache": False}}],
+            },
+        }
+    }
+
+
+def write_pipeline(
+    repo: DataRepo,
+    kind: str = "gbm",
+    seed: int = 0,
+    code_root: str | os.PathLike[str] | None = None,
+) -> Path:
+    """Write ``dvc.yaml`` and the ``train`` parameters into the repo; return the dvc.yaml path.
+
+    The stages run the ``companion`` package found in ``code_root`` (default: the imported
+    one) and list its module files as dependencies, by a path relative to the repo, so the
+    committed pipeline is the same wherever the book sits as long as the workspace sits at
+    the same place relative to the package (``build/`` beside ``companion/`` in the book).
+    :func:`reproduce` runs the stages with that package first on the import path.
+    """
     import yaml
 
     from companion.training import make_model
 
+    _check_repo(repo)
     make_model(kind, seed)  # validates kind and seed before anything is written
+    root = package_root() if code_root is None else _check_code_root(code_root)
+    try:
+        code_dir = Path(os.path.relpath(root / "companion", repo.path)).as_posix()
+    except ValueError:  # another drive (Windows): no relative path exists
+        code_dir = (root / "companion").as_posix()
     _write_params(repo, {"train": {"kind": kind, "seed": seed}})
     path = repo.path / "dvc.yaml"
-    _write_text(path, yaml.safe_dump(PIPELINE, sort_keys=False))
+    _write_text(path, yaml.safe_dump(pipeline_spec(code_dir), sort_keys=False))
     return path
 
 
+def pipeline_code(repo: DataRepo) -> dict[str, list[str]]:
+    """Return each stage's code dependencies as ``dvc.yaml`` lists them (paths from the repo)."""
+    import yaml
+
+    _check_repo(repo)
+    path = repo.path / "dvc.yaml"
+    if not path.exists():
+        raise WorkspaceError("the data repo has no dvc.yaml; accepted: call write_pipeline first")
+    stages = (yaml.safe_load(path.read_text(encoding="utf-8")) or {}).get("stages", {})
+    return {
+        name: [d for d in stage.get("deps", []) if str(d).endswith(".py")]
+        for name, stage in stages.items()
+    }
+
+
+def _code_root_of(repo: DataRepo) -> Path | None:
+    """Return the folder holding the package the pipeline's code dependencies name."""
+    for deps in pipeline_code(repo).values():
+        for dep in deps:
+            module = (repo.path / dep).resolve()
+            if module.parent.name == "companion":
+                return module.parent.parent
+    return None
+
+
 def _run_dvc(repo: DataRepo, *args: str) -> str:
-    """Run the ``dvc`` command line in the repo with the venv's Python first on PATH."""
+    """Run the ``dvc`` command line in the repo with the venv's Python first on PATH.
+
+    When the repo has a pipeline, the package its stages list as code dependencies comes
+    first on ``PYTHONPATH``: the stages run exactly the files ``dvc status`` watches.
+    """
     env = {**os.environ, "DVC_NO_ANALYTICS": "1"}
     env["PATH"] = os.pathsep.join([str(Path(sys.executable).parent), env.get("PATH", "")])
+    root = _code_root_of(repo) if (repo.path / "dvc.yaml").exists() else None
+    if root is not None:
+        env["PYTHONPATH"] = os.pathsep.join(
+            p for p in (str(root), env.get("PYTHONPATH", "")) if p
+        )
     result = subprocess.run(
         [sys.executable, "-m", "dvc", *args], cwd=repo.path, env=env, capture_output=True,
         text=True,
@@ -645,12 +995,14 @@ def _run_dvc(repo: DataRepo, *args: str) -> str:
 
 def reproduce(repo: DataRepo) -> list[str]:
     """Run ``dvc repro``; return the stages that ran (stages already up to date are skipped)."""
+    _check_repo(repo)
     output = _run_dvc(repo, "repro")
     return [line.split("'")[1] for line in output.splitlines() if line.startswith("Running stage")]
 
 
 def pipeline_mermaid(repo: DataRepo) -> str:
     """Return the pipeline's lineage as ``dvc dag --mermaid`` draws it."""
+    _check_repo(repo)
     return _run_dvc(repo, "dag", "--mermaid").strip()
 
 
@@ -661,6 +1013,10 @@ def mermaid_edges(mermaid: str) -> set[tuple[str, str]]:
         >>> sorted(mermaid_edges('flowchart TD\n\tnode1["a"]\n\tnode2["b"]\n\tnode1-->node2'))
         [('a', 'b')]
     """
+    if not isinstance(mermaid, str):
+        raise InvalidParameterError(
+            f"mermaid must be the text of `dvc dag --mermaid`, got {type(mermaid).__name__}"
+        )
     labels, edges = {}, set()
     for line in mermaid.splitlines():
         line = line.strip()
@@ -685,11 +1041,23 @@ def training_frame(
     """Build model features for every labelled snapshot of an export (the ``features`` stage)."""
     from companion.training import snapshot_features
 
+    if not isinstance(tables, Mapping):
+        raise InvalidParameterError(
+            f"tables must be a mapping of table name to DataFrame, got {type(tables).__name__}"
+        )
+    if not isinstance(config, SimulationConfig):
+        raise InvalidParameterError(
+            f"config must be a SimulationConfig, got {type(config).__name__}; accepted: "
+            "SimulationConfig.from_mapping(manifest['parameters']['simulation'])"
+        )
     missing = [name for name in EXPORT_TABLES if name not in tables]
     if missing:
         raise InvalidParameterError(
             f"export is missing table(s) {missing}; accepted: a mapping with {list(EXPORT_TABLES)}"
         )
+    for name in EXPORT_TABLES:
+        _check_frame(f"table {name!r}", tables[name])
+    _check_frame("table 'labels'", tables["labels"], ["snapshot_timestamp"])
     empty = pd.DataFrame()
     dataset = ChurnDataset(config, tables["customers"], tables["activity"], tables["labels"],
                            tables["prices"], empty, empty)
@@ -706,8 +1074,10 @@ def fit_and_score(frame: pd.DataFrame, kind: str, seed: int) -> tuple[Any, dict[
     DeLong's 95% interval (``roc_auc_low``, ``roc_auc_high``), rounded to 6 decimals.
     """
     from companion.evaluation import auc_interval
-    from companion.training import FEATURES, TARGET, time_split, train
+    from companion.training import FEATURES, TARGET, make_model, time_split, train
 
+    make_model(kind, seed)  # validates kind and seed
+    _check_frame("frame", frame, ["snapshot_timestamp", TARGET, *FEATURES])
     snapshots = sorted(frame["snapshot_timestamp"].unique())
     if len(snapshots) < 2:
         raise InvalidParameterError(
@@ -780,16 +1150,40 @@ def train_and_log(
     The export is read back from DVC by revision and checked against its manifest; the run
     logs the training frame as an MLflow dataset input (with its digest), the manifest's
     content hash, the DVC tag and commit of the data, the code commit (see
-    :func:`code_commit`), and the metrics of :func:`fit_and_score`: the ROC AUC on the
-    export's last labelled month with its 95% interval (``roc_auc_low``, ``roc_auc_high``).
+    :func:`code_commit`), the code version (``code.sha256``: the SHA-256 of the module
+    files that build the features and train the model, :func:`code_version`), and the metrics
+    of :func:`fit_and_score`: the ROC AUC on the export's last labelled month with its 95%
+    interval (``roc_auc_low``, ``roc_auc_high``). Everything is checked and the model trained
+    before the run starts, so a bad call leaves no run behind.
 
     Raises:
         WorkspaceError: the repo has uncommitted changes, so HEAD would not describe the code.
+        UnknownNameError: ``experiment_id`` names no experiment, or ``rev`` no revision.
+        InvalidParameterError: an unknown model kind or a bad seed.
     """
     import mlflow
+    from mlflow.tracking import MlflowClient
 
-    import companion
+    from companion.training import make_model
 
+    _check_repo(repo)
+    make_model(kind, seed)
+    if not isinstance(experiment_id, str) or not experiment_id.isdigit():
+        raise InvalidParameterError(
+            f"experiment_id must be an MLflow experiment id (a string of digits), got "
+            f"{experiment_id!r}; accepted: ensure_experiment(ws, name)"
+        )
+    from mlflow.exceptions import MlflowException
+
+    try:
+        experiment = MlflowClient().get_experiment(experiment_id)
+    except MlflowException:
+        experiment = None
+    if experiment is None or experiment.lifecycle_stage != "active":
+        raise UnknownNameError(
+            f"no active MLflow experiment with id {experiment_id!r} in the current tracking "
+            "store; accepted: the id returned by ensure_experiment(ws, name)"
+        )
     if repo.git("status", "--porcelain"):
         raise WorkspaceError(
             "the data repo has uncommitted changes; accepted: a clean working tree, so that "
@@ -821,7 +1215,7 @@ def train_and_log(
                 "data.dvc_tag": tags[0] if tags else rev,
                 "data.content_hash": manifest["content_hash"],
                 "code.git_commit": code_commit(repo),
-                "code.companion_version": companion.__version__,
+                **code_version(),
             }
         )
     return run.info.run_id
@@ -832,6 +1226,11 @@ def trace_run(run_id: str) -> dict[str, Any]:
     from mlflow.exceptions import MlflowException
     from mlflow.tracking import MlflowClient
 
+    if not isinstance(run_id, str) or not re.fullmatch(r"[0-9a-f]{32}", run_id):
+        raise InvalidParameterError(
+            f"run_id must be an MLflow run id (32 hex digits), got {run_id!r}; accepted: the "
+            "id train_and_log returned"
+        )
     try:
         run = MlflowClient().get_run(run_id)
     except MlflowException:
@@ -855,6 +1254,8 @@ def trace_run(run_id: str) -> dict[str, Any]:
         "data_commit": run.data.tags["data.git_commit"],
         "content_hash": run.data.tags["data.content_hash"],
         "code_commit": run.data.tags["code.git_commit"],
+        "code_sha256": run.data.tags.get("code.sha256"),
+        "code_files": run.data.tags.get("code.files", ""),
         "kind": run.data.params["kind"],
         "seed": int(run.data.params["seed"]),
         "test_month": run.data.params.get("test_month"),
@@ -876,6 +1277,7 @@ def code_commit(repo: DataRepo, rev: str = "HEAD") -> str:
     model file, and a pickled model's bytes differ from one CPU to another; its hash would
     make the lineage differ from machine to machine for the same code and data.
     """
+    _check_repo(repo)
     commit = repo.resolve(rev)
     found = repo.git("log", "-1", "--format=%H", commit, "--", *CODE_FILES)
     return found or commit
@@ -883,6 +1285,7 @@ def code_commit(repo: DataRepo, rev: str = "HEAD") -> str:
 
 def describe_commit(repo: DataRepo, rev: str, hash_digits: int = 7) -> str:
     """Return ``hash date subject (refs)`` of a commit, for printing (``hash_digits=0``: none)."""
+    _check_repo(repo)
     check_hash = isinstance(hash_digits, int) and not isinstance(hash_digits, bool)
     if not check_hash or not 0 <= hash_digits <= 40:
         raise InvalidParameterError(f"hash_digits must be an integer 0 to 40, got {hash_digits!r}")
@@ -895,6 +1298,7 @@ def dataset_digest(frame: pd.DataFrame) -> str:
     """Return the digest MLflow computes for ``frame`` as a dataset input."""
     import mlflow
 
+    _check_frame("frame", frame)
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", UserWarning)
         return mlflow.data.from_pandas(frame).digest
@@ -920,7 +1324,7 @@ def untouched_month(dataset: ChurnDataset, as_of: str | pd.Timestamp) -> pd.Data
         >>> str(month["snapshot_timestamp"].max().date()), "true_probability" in month
         ('2025-03-01', True)
     """
-    tables = dict(tables_as_of(dataset, as_of))
+    tables = dict(tables_as_of(dataset, as_of))  # checks dataset and as_of
     labels = tables["labels"]
     if labels.empty:
         raise InvalidParameterError(f"no month is labelled by {as_of}; take a later as_of")
@@ -981,9 +1385,15 @@ def compare_exports(
             month that an export has already seen.
     """
     from companion.evaluation import Estimate, auc_difference, auc_interval, compare_models
-    from companion.training import FEATURES, TARGET
+    from companion.training import FEATURES, TARGET, make_model
 
+    _check_repo(repo)
+    make_model(kind, seed)
+    if not isinstance(revs, (str, Sequence)):
+        raise InvalidParameterError(f"revs must be a list of tags, got {type(revs).__name__}")
     revs = list(revs) if not isinstance(revs, str) else [revs]
+    if not all(isinstance(r, str) for r in revs):
+        raise InvalidParameterError(f"revs must be tags (strings), got {revs!r}")
     if len(revs) < 2 or len(set(revs)) != len(revs):
         raise InvalidParameterError(
             f"revs must name at least two different exports, got {revs}; accepted: tags such "
@@ -995,6 +1405,8 @@ def compare_exports(
         raise InvalidParameterError(
             f"evaluation is missing column(s) {missing}; build it with untouched_month()"
         )
+    for rev in revs:
+        repo.resolve(rev)
     months = pd.DatetimeIndex(evaluation["snapshot_timestamp"].unique())
     if len(months) != 1:
         raise InvalidParameterError(
@@ -1049,7 +1461,19 @@ def monthly_batches(
     in the month up to it, so batches line up with :func:`tables_as_of`. Returns
     ``(label, rows)`` pairs, the label being the month each batch closes.
     """
-    stamps = [pd.Timestamp(m) for m in months]
+    _check_dataset(dataset)
+    if isinstance(months, (str, pd.Timestamp)) or not isinstance(months, Sequence):
+        raise InvalidParameterError(
+            f"months must be a list of dates like ['2025-02-01', '2025-03-01'], got {months!r}"
+        )
+    try:
+        stamps = [pd.Timestamp(m) for m in months]
+    except (ValueError, TypeError):
+        stamps = [pd.NaT]
+    if any(pd.isna(st) for st in stamps) or any(isinstance(m, bool) for m in months):
+        raise InvalidParameterError(
+            f"months must be dates like '2025-02-01', got {list(months)!r}"
+        )
     if not stamps or stamps != sorted(set(stamps)):
         raise InvalidParameterError(f"months must be distinct and increasing, got {list(months)}")
     created = dataset.activity["created_timestamp"]
@@ -1076,7 +1500,20 @@ def append_month(
     """
     from deltalake import CommitProperties, DeltaTable, write_deltalake
 
-    table = Path(table)
+    table = _check_path("table", table)
+    _check_frame("rows", rows)
+    _check_bool("merge_schema", merge_schema)
+    if rows.empty:
+        raise InvalidParameterError(
+            f"rows for {month!r} are empty; accepted: a month with at least one row"
+        )
+    if not isinstance(month, str) or not re.fullmatch(r"\d{4}-\d{2}", month):
+        raise InvalidParameterError(f"month must be a label like '2025-04', got {month!r}")
+    if table.exists() and not (table / "_delta_log").is_dir():
+        raise WorkspaceError(
+            f"{table} exists but is not a Delta table (no _delta_log); accepted: a new folder "
+            "or an existing Delta table"
+        )
     if table.exists() and not merge_schema:
         known = {field.name for field in DeltaTable(str(table)).schema().fields}
         new = sorted(set(rows.columns) - known)
@@ -1106,6 +1543,7 @@ def delta_history(table: str | os.PathLike[str]) -> pd.DataFrame:
     """
     from deltalake import DeltaTable
 
+    _check_delta(table)
     rows = [
         {
             "version": entry["version"],
@@ -1141,6 +1579,7 @@ def read_delta(
 
     if version is not None and as_of is not None:
         raise InvalidParameterError("pass version or as_of, not both")
+    _check_delta(table)
     delta = DeltaTable(str(table))
     latest = delta.version()
     if version is not None:
@@ -1150,7 +1589,14 @@ def read_delta(
             )
         delta.load_as_version(version)
     elif as_of is not None:
-        stamp = pd.Timestamp(as_of)
+        try:
+            stamp = pd.Timestamp(as_of)
+        except (ValueError, TypeError):
+            stamp = pd.NaT
+        if pd.isna(stamp) or isinstance(as_of, (bool, int, float)):
+            raise InvalidParameterError(
+                f"as_of must be a time (datetime or ISO string), got {as_of!r}"
+            )
         stamp = stamp.tz_localize("UTC") if stamp.tzinfo is None else stamp
         first = delta_history(table)["committed_at"].min()
         if stamp < first:
@@ -1162,6 +1608,45 @@ def read_delta(
     frame = delta.to_pandas()
     keys = [c for c in ("event_timestamp", "customer_id") if c in frame.columns]
     return delta.version(), frame.sort_values(keys).reset_index(drop=True)
+
+
+def _check_delta(table: Any) -> Path:
+    path = _check_path("table", table)
+    if not (path / "_delta_log").is_dir():
+        raise UnknownNameError(
+            f"no Delta table at {str(path)!r}; accepted: a folder written by append_month "
+            "(with a _delta_log)"
+        )
+    return path
+
+
+def delta_storage(table: str | os.PathLike[str]) -> pd.DataFrame:
+    """Return the bytes of the table's data files, version by version, against full copies.
+
+    Per version: ``table_bytes``, the size of the files that make up that version (what a
+    full copy of it would take); ``stored_bytes``, the bytes of every data file written up to
+    it (what Delta keeps: each version's new files once, until ``vacuum``); and
+    ``full_copies_bytes``, what keeping a full copy of every version up to it would take.
+    The transaction log (small JSON) is left out.
+    """
+    import pyarrow as pa
+    from deltalake import DeltaTable
+
+    _check_delta(table)
+    history = delta_history(table)
+    seen: dict[str, int] = {}
+    rows = []
+    full = 0
+    for version, month in zip(history["version"], history["month"], strict=True):
+        actions = DeltaTable(str(table), version=int(version)).get_add_actions(flatten=True)
+        frame = pa.table(actions).to_pandas()
+        files = dict(zip(frame["path"], frame["size_bytes"].astype(int), strict=True))
+        seen.update(files)
+        full += sum(files.values())
+        rows.append({"version": int(version), "month": month,
+                     "table_bytes": int(sum(files.values())),
+                     "stored_bytes": int(sum(seen.values())), "full_copies_bytes": int(full)})
+    return pd.DataFrame(rows)
 
 
 def stored_rows(table: str | os.PathLike[str]) -> int:

@@ -300,8 +300,12 @@ def test_a_training_run_traces_back_to_its_data_and_code(fresh, tmp_path):
     frame = versioning.training_frame(versioning.read_tables(repo, trace["data_commit"]), CONFIG)
     assert trace["digest"] == versioning.dataset_digest(frame) and trace["rows"] == len(frame)
     assert trace["dataset"] == "lumen-churn-export@data-2025-04"
-    with pytest.raises(UnknownNameError, match="no MLflow run 'f00d'"):
+    assert trace["code_sha256"] == versioning.code_version()["code.sha256"]
+    assert trace["code_files"] == "data.py,evaluation.py,training.py,versioning.py"
+    with pytest.raises(InvalidParameterError, match="32 hex digits"):
         versioning.trace_run("f00d")
+    with pytest.raises(UnknownNameError, match="no MLflow run '0{32}'"):
+        versioning.trace_run("0" * 32)
     (repo.path / "notes.txt").write_text("uncommitted")
     with pytest.raises(WorkspaceError, match="uncommitted changes"):
         versioning.train_and_log(repo, "data-2025-04", experiment)
@@ -478,3 +482,242 @@ def test_importing_the_module_does_nothing():
             "assert set(os.listdir('.')) == before; assert 'dvc' not in sys.modules "
             "and 'mlflow' not in sys.modules and 'deltalake' not in sys.modules")
     subprocess.run([sys.executable, "-c", code], check=True)
+
+
+# --------------------------------------------------------------------------- nothing outside
+
+
+def _listing(folder):
+    return sorted(p.name for p in folder.iterdir()) if folder.is_dir() else []
+
+
+@pytest.mark.slow
+def test_dvc_writes_nothing_outside_the_workspace(tmp_path, dataset, monkeypatch):
+    site = versioning.Path("/var/tmp/dvc/repo")
+    home, cwd = tmp_path / "home", tmp_path / "cwd"
+    home.mkdir(), cwd.mkdir()
+    monkeypatch.setenv("HOME", str(home))
+    monkeypatch.chdir(cwd)
+    before = set(_listing(site))
+    repo = versioning.init_data_repo(tmp_path / "ws" / "repo", tmp_path / "ws" / "remote")
+    for month in MONTHS:
+        versioning.snapshot_export(repo, dataset, month)
+    versioning.push(repo, all_revisions=True)
+    versioning.read_tables(repo, "data-2025-04")
+    versioning.write_pipeline(repo, kind="logistic")
+    assert versioning.reproduce(repo) == ["validate", "features", "train"]
+    versioning.drop_local_data(repo)
+    assert versioning.pull(repo) > 0
+    local = (repo.path / ".dvc" / "config.local").read_text()
+    own = set(_listing(repo.path / versioning.SITE_CACHE_DIR / "repo"))
+    assert f"site_cache_dir = {repo.path / versioning.SITE_CACHE_DIR}" in local
+    assert own and not own & set(_listing(site))  # DVC's state for this repo is in the repo
+    assert set(_listing(site)) - before <= set(_listing(site)) - own  # others' runs at most
+    assert _listing(home) == [] and _listing(cwd) == []
+    assert "site_cache_dir" not in (repo.path / ".dvc" / "config").read_text()
+
+
+def test_the_books_data_repo_keeps_its_site_cache_inside():
+    from configobj import ConfigObj
+
+    root = versioning.Path(__file__).resolve().parent.parent
+    config = ConfigObj(str(root / "data" / ".dvc" / "config"))
+    assert config["core"]["site_cache_dir"] == ".dvc/tmp/site_cache"
+    assert "/tmp" in (root / "data" / ".dvc" / ".gitignore").read_text().split()
+
+
+# --------------------------------------------------------------------------- code as a dependency
+
+
+@pytest.mark.slow
+def test_the_pipeline_reruns_exactly_the_stages_whose_code_changed(fresh, tmp_path):
+    repo, _ = fresh
+    package = tmp_path / "pkg" / "companion"
+    shutil.copytree(versioning.package_root() / "companion", package,
+                    ignore=shutil.ignore_patterns("__pycache__"))
+    marked = (package / "versioning.py").read_text().replace(
+        '{"verified": verified}', '{"verified": verified, "ran": "the copy"}')
+    (package / "versioning.py").write_text(marked)
+    versioning.write_pipeline(repo, kind="logistic", code_root=package.parent)
+    assert versioning.pipeline_code(repo) == {
+        stage: [f"{os.path.relpath(package, repo.path)}/{name}" for name in files]
+        for stage, files in versioning.STAGE_CODE.items()
+    }
+    assert versioning.reproduce(repo) == ["validate", "features", "train"]
+    # the stages ran the package their dependencies name, not the installed one
+    assert json.loads((repo.path / "reports/validation.json").read_text())["ran"] == "the copy"
+    clean = versioning.summarize_status(versioning.dvc_status(repo))
+    assert str(clean) == "0 stages changed, 0 files modified"
+    before = versioning.code_version(package.parent)
+    with open(package / "evaluation.py", "a") as handle:
+        handle.write("\n# a comment is a change of the code\n")
+    assert versioning.code_version(package.parent) != before
+    changed = versioning.summarize_status(versioning.dvc_status(repo), repo.path)
+    assert changed.stages_changed == ("train",)
+    assert changed.paths_changed == (f"{os.path.relpath(package, repo.path)}/evaluation.py",)
+    assert versioning.reproduce(repo) == ["train"]
+    with open(package / "data.py", "a") as handle:
+        handle.write("\n# and so is this\n")
+    # DVC reports the stage whose own dependency changed; train follows only if features do
+    assert versioning.summarize_status(versioning.dvc_status(repo)).stages_changed == (
+        "features",)
+
+
+def test_code_version_digests_the_modules_that_train_the_model(tmp_path):
+    from companion.tracking import code_version
+
+    version = versioning.code_version()
+    assert version == code_version(files=versioning.code_files())
+    assert version["code.files"] == "data.py,evaluation.py,training.py,versioning.py"
+    assert len(version["code.sha256"]) == 64
+    copy = tmp_path / "pkg" / "companion"
+    shutil.copytree(versioning.package_root() / "companion", copy,
+                    ignore=shutil.ignore_patterns("__pycache__"))
+    assert versioning.code_version(copy.parent) == version
+    with open(copy / "training.py", "a") as handle:
+        handle.write("\n")
+    assert versioning.code_version(copy.parent)["code.sha256"] != version["code.sha256"]
+    with pytest.raises(InvalidParameterError, match="holds no companion package"):
+        versioning.code_version(tmp_path)
+
+
+def test_status_summary_counts_stages_and_paths():
+    status = {
+        "validate": [{"changed deps": {"data/raw": "modified"}}],
+        "features": [{"changed deps": {"data/raw": "modified"}}, "changed command"],
+        "data/raw.dvc": [{"changed outs": {"data/raw": "modified"}}],
+    }
+    summary = versioning.summarize_status(status)
+    assert summary.stages_changed == ("features", "validate")
+    assert summary.paths_changed == ("data/raw",)
+    assert str(summary) == "2 stages changed (features, validate), 1 file modified (data/raw)"
+    for bad in (None, [], {"train": "modified"}):
+        with pytest.raises(InvalidParameterError):
+            versioning.summarize_status(bad)
+
+
+def test_delta_storage_keeps_each_version_once(tmp_path, dataset):
+    table = tmp_path / "activity"
+    batches = versioning.monthly_batches(dataset, ["2025-02-01", "2025-03-01", "2025-04-01"])
+    for month, rows in batches:
+        versioning.append_month(table, rows, month)
+    storage = versioning.delta_storage(table)
+    assert storage["version"].tolist() == [0, 1, 2]
+    data_files = [f for f in table.rglob("*.parquet")]
+    assert storage["stored_bytes"].iloc[-1] == sum(f.stat().st_size for f in data_files)
+    assert (storage["table_bytes"] == storage["stored_bytes"]).all()  # appends only
+    assert storage["full_copies_bytes"].tolist() == storage["table_bytes"].cumsum().tolist()
+    assert storage["full_copies_bytes"].iloc[-1] > storage["stored_bytes"].iloc[-1]
+    assert versioning.folder_bytes(tmp_path / "missing") == 0
+
+
+# --------------------------------------------------------------------------- bad input
+
+
+def test_bad_input_to_every_public_function_raises_a_named_error(built, dataset, tmp_path):
+    repo, _ = built
+    state = (repo.git("status", "--porcelain"), repo.tags(), repo.head())
+    not_a_repo = versioning.DataRepo(tmp_path)
+    frame = pd.DataFrame({"x": [1]})
+    cases = [
+        (lambda: versioning.tables_as_of("dataset", "2025-04-01"), "ChurnDataset"),
+        (lambda: versioning.tables_as_of(dataset, float("nan")), "as_of must be a date"),
+        (lambda: versioning.snapshot_export(repo, None, "2025-06-01"), "ChurnDataset"),
+        (lambda: versioning.snapshot_export("repo", dataset, "2025-06-01"), "DataRepo"),
+        (lambda: versioning.snapshot_export(not_a_repo, dataset, "2025-06-01"), "not a data repo"),
+        (lambda: versioning.file_sha256(tmp_path / "nope"), "no file at"),
+        (lambda: versioning.file_sha256(None), "must be a path"),
+        (lambda: versioning.build_manifest({"t": frame}, {}, {}), "map exactly the tables"),
+        (lambda: versioning.build_manifest({"t": [1]}, {"t": "f"}, {}), "DataFrame"),
+        (lambda: versioning.build_manifest({}, {}, {}), "non-empty mapping"),
+        (lambda: versioning.read_bytes(repo, None), "relative to the repo"),
+        (lambda: versioning.read_bytes(repo, "/etc/passwd"), "relative to the repo"),
+        (lambda: versioning.read_bytes(repo, versioning.MANIFEST_PATH, rev="--all"),
+         "tag, branch or commit"),
+        (lambda: versioning.read_manifest(42), "DataRepo"),
+        (lambda: versioning.read_tables(repo, "data-1999-01"), "does not exist"),
+        (lambda: versioning.verify_snapshot(not_a_repo), "not a data repo"),
+        (lambda: versioning.dvc_status(None), "DataRepo"),
+        (lambda: versioning.push(repo, all_revisions="yes"), "True or False"),
+        (lambda: versioning.push(repo, remote=""), "remote's name"),
+        (lambda: versioning.pull(repo, remote="backup"), "not configured"),
+        (lambda: versioning.checkout("repo"), "DataRepo"),
+        (lambda: versioning.drop_local_data(not_a_repo), "not a data repo"),
+        (lambda: versioning.write_pipeline(repo, seed=-1), "seed"),
+        (lambda: versioning.write_pipeline(repo, seed=float("nan")), "seed"),
+        (lambda: versioning.write_pipeline(repo, code_root=tmp_path), "no companion package"),
+        (lambda: versioning.write_pipeline(repo, code_root=3), "folder path"),
+        (lambda: versioning.pipeline_code(repo), "no dvc.yaml"),
+        (lambda: versioning.reproduce("repo"), "DataRepo"),
+        (lambda: versioning.pipeline_mermaid(None), "DataRepo"),
+        (lambda: versioning.mermaid_edges(None), "dvc dag --mermaid"),
+        (lambda: versioning.training_frame(None, CONFIG), "mapping"),
+        (lambda: versioning.training_frame({}, {"seed": 1}), "SimulationConfig"),
+        (lambda: versioning.training_frame(
+            {n: (None if n == "labels" else frame) for n in versioning.EXPORT_TABLES}, CONFIG),
+         "DataFrame"),
+        (lambda: versioning.fit_and_score(frame, "logistic", 0), "missing column"),
+        (lambda: versioning.fit_and_score("frame", "logistic", 0), "DataFrame"),
+        (lambda: versioning.fit_and_score(frame, "forest", 0), "forest"),
+        (lambda: versioning.train_and_log(repo, "data-2025-04", "1", kind="forest"), "forest"),
+        (lambda: versioning.train_and_log(repo, "data-2025-04", None), "experiment id"),
+        (lambda: versioning.trace_run(None), "32 hex digits"),
+        (lambda: versioning.code_commit(None), "DataRepo"),
+        (lambda: versioning.describe_commit(repo, "HEAD", hash_digits=True), "hash_digits"),
+        (lambda: versioning.dataset_digest([1, 2]), "DataFrame"),
+        (lambda: versioning.untouched_month(None, "2025-06-01"), "ChurnDataset"),
+        (lambda: versioning.compare_exports(repo, ["data-2025-04", "data-2025-05"], frame,
+                                            kind="forest"), "forest"),
+        (lambda: versioning.compare_exports(repo, [1, 2], frame), "strings"),
+        (lambda: versioning.compare_exports(repo, ["data-2025-04", "nope"], frame),
+         "missing column|does not exist"),
+        (lambda: versioning.monthly_batches(dataset, "2025-02-01"), "list of dates"),
+        (lambda: versioning.monthly_batches(dataset, ["2025-02-01", "soon"]), "dates like"),
+        (lambda: versioning.monthly_batches(dataset, [None]), "dates like"),
+        (lambda: versioning.monthly_batches([], ["2025-02-01"]), "ChurnDataset"),
+        (lambda: versioning.append_month(tmp_path / "t", "rows", "2025-01"), "DataFrame"),
+        (lambda: versioning.append_month(tmp_path / "t", frame, "Jan'25"), "label like"),
+        (lambda: versioning.append_month(tmp_path / "t", frame.iloc[:0], "2025-01"), "empty"),
+        (lambda: versioning.append_month(tmp_path / "t", frame, "2025-01", merge_schema=1),
+         "True or False"),
+        (lambda: versioning.append_month(repo.path, frame, "2025-01"), "not a Delta table"),
+        (lambda: versioning.delta_history(tmp_path / "none"), "no Delta table"),
+        (lambda: versioning.read_delta(tmp_path / "none"), "no Delta table"),
+        (lambda: versioning.stored_rows(None), "must be a path"),
+        (lambda: versioning.delta_storage(tmp_path), "no Delta table"),
+        (lambda: versioning.folder_bytes(3.5), "must be a path"),
+        (lambda: repo.commit("", "2025-06-01"), "non-empty"),
+        (lambda: repo.commit("msg", "someday"), "ISO date"),
+        (lambda: repo.commit("msg", "2025-06-01T00:00:00+00:00", tag="a'b"), "plain name"),
+        (lambda: repo.commit("msg", "2025-06-01T00:00:00+00:00", tag="data-2025-04"),
+         "already exists"),
+        (lambda: repo.remotes("global"), "not known"),
+        (lambda: repo.remote_url("backup"), "not configured"),
+        (lambda: versioning.init_data_repo(tmp_path / "r", tmp_path / "r" / "remote"),
+         "inside the repo"),
+        (lambda: versioning.init_data_repo(tmp_path / "r2", tmp_path / "rem", date="soon"),
+         "date must be a day"),
+        (lambda: versioning.init_data_repo(repo.path, tmp_path / "rem"), "already holds"),
+    ]
+    for call, message in cases:
+        with pytest.raises(versioning.CompanionError, match=message):
+            call()
+    assert (repo.git("status", "--porcelain"), repo.tags(), repo.head()) == state
+    assert not (tmp_path / "t").exists() and not (tmp_path / "r").exists()
+    assert not (tmp_path / "r2").exists() and not (tmp_path / "rem").exists()
+
+
+def test_a_bad_training_call_leaves_no_mlflow_run(built, tmp_path):
+    from mlflow.tracking import MlflowClient
+
+    repo, _ = built
+    ws = Workspace.create("03-bad", root=tmp_path / "ws", config=CONFIG)
+    experiment = ensure_experiment(ws, "bad")
+    for call in (
+        lambda: versioning.train_and_log(repo, "data-2025-04", experiment, seed=-3),
+        lambda: versioning.train_and_log(repo, "data-1999-01", experiment),
+        lambda: versioning.train_and_log(repo, "data-2025-04", "987654"),
+    ):
+        with pytest.raises(versioning.CompanionError):
+            call()
+    assert MlflowClient().search_runs([experiment]) == []
