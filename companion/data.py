@@ -24,7 +24,7 @@ import hashlib
 import os
 import shutil
 import tempfile
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -32,7 +32,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from companion.errors import InvalidParameterError, check_choice, check_int
+from companion.errors import InvalidParameterError, UnknownNameError, check_choice, check_int
 
 SCENARIOS: tuple[str, ...] = ("covariate", "concept", "quality")
 """Drift scenarios the simulation knows, each with a known onset."""
@@ -112,6 +112,14 @@ class SimulationConfig:
             raise InvalidParameterError(
                 f"start must be a date like '2025-01-01', got {self.start!r}"
             ) from exc
+        if start is pd.NaT or pd.isna(start):
+            raise InvalidParameterError(
+                f"start must be a date like '2025-01-01', got {self.start!r}"
+            )
+        if start.tz is not None:
+            raise InvalidParameterError(
+                f"start must be a date without a time zone, got {self.start!r}"
+            )
         if start != start.normalize():
             raise InvalidParameterError(f"start must be a date without a time, got {self.start!r}")
         if isinstance(self.scenarios, str) or not isinstance(self.scenarios, (tuple, list)):
@@ -142,12 +150,13 @@ class SimulationConfig:
             >>> SimulationConfig.between("2025-01-01", "2025-07-01", scenarios=()).months
             6
         """
-        try:
-            first, last = pd.Timestamp(start), pd.Timestamp(end)
-        except (ValueError, TypeError) as exc:
+        clash = sorted({"start", "months"} & set(params))
+        if clash:
             raise InvalidParameterError(
-                f"start and end must be dates like '2025-01-01', got {start!r} and {end!r}"
-            ) from exc
+                f"between() sets {clash} itself from start and end; drop them from the "
+                f"other parameters {sorted(params)}"
+            )
+        first, last = _parse_date("start", start), _parse_date("end", end)
         if last <= first:
             raise InvalidParameterError(
                 f"end {end!r} must be after start {start!r}: the window needs at least one month"
@@ -190,8 +199,13 @@ class SimulationConfig:
     @classmethod
     def from_mapping(cls, values: Mapping[str, Any]) -> SimulationConfig:
         """Build a config from a mapping (e.g. ``params.yaml``), rejecting unknown keys."""
+        if not isinstance(values, Mapping):
+            raise InvalidParameterError(
+                f"values must be a mapping of simulation parameters, got {values!r} "
+                f"of type {type(values).__name__}"
+            )
         known = {f.name for f in dataclasses.fields(cls)}
-        unknown = sorted(set(values) - known)
+        unknown = sorted(map(str, set(values) - known))
         if unknown:
             raise InvalidParameterError(
                 f"unknown simulation parameter(s) {unknown}; accepted: {sorted(known)}"
@@ -230,6 +244,18 @@ class ChurnDataset:
     truth: pd.DataFrame
     onsets: pd.DataFrame
 
+    def __post_init__(self) -> None:
+        if not isinstance(self.config, SimulationConfig):
+            raise InvalidParameterError(
+                f"config must be a SimulationConfig, got {type(self.config).__name__}"
+            )
+        for name in TABLE_FILES:
+            value = getattr(self, name)
+            if not isinstance(value, pd.DataFrame):
+                raise InvalidParameterError(
+                    f"{name} must be a pandas DataFrame, got {type(value).__name__}"
+                )
+
     def tables(self) -> dict[str, pd.DataFrame]:
         """Return the tables a model may read, by name (the truth is left out on purpose)."""
         return {
@@ -261,14 +287,20 @@ def generate(config: SimulationConfig | None = None, **overrides: Any) -> ChurnD
         >>> bool(ds.labels["churned_30d"].isin([0, 1]).all())
         True
     """
+    if config is not None and not isinstance(config, SimulationConfig):
+        raise InvalidParameterError(
+            f"config must be a SimulationConfig or None, got {type(config).__name__}"
+        )
+    known = [f.name for f in dataclasses.fields(SimulationConfig)]
+    unknown = sorted(set(overrides) - set(known))
+    if unknown:
+        raise InvalidParameterError(
+            f"unknown simulation parameter(s) {unknown}; accepted: {known}"
+        )
     if config is None:
         config = SimulationConfig(**overrides)
     elif overrides:
         config = dataclasses.replace(config, **overrides)
-    if not isinstance(config, SimulationConfig):
-        raise InvalidParameterError(
-            f"config must be a SimulationConfig, got {type(config).__name__}"
-        )
     grid = _TimeGrid.from_config(config)
     parts = [
         _simulate_block(config, grid, block, first, min(first + BLOCK_SIZE, config.n_customers))
@@ -299,8 +331,30 @@ def monthly_fee_at(
         >>> monthly_fee_at(ds.prices, ["premium", "premium"], ["2025-08-01", "2025-09-01"])
         array([17.99, 21.99])
     """
-    plans = pd.Series(np.asarray(plans, dtype=object)).astype(str)
-    when = pd.to_datetime(pd.Series(np.asarray(when))).astype("datetime64[ns]")
+    if not isinstance(prices, pd.DataFrame):
+        raise InvalidParameterError(
+            f"prices must be the price list DataFrame (dataset.prices), got "
+            f"{type(prices).__name__}"
+        )
+    missing = [c for c in ("plan", "effective_from", "monthly_fee") if c not in prices.columns]
+    if missing:
+        raise InvalidParameterError(
+            f"prices is missing column(s) {missing}; it needs plan, effective_from, monthly_fee"
+        )
+    plans = np.asarray(plans, dtype=object)
+    when_values = np.asarray(when)
+    if plans.ndim != 1 or when_values.ndim != 1 or plans.shape != when_values.shape:
+        raise InvalidParameterError(
+            f"plans and when must be 1-D and of one length, got shapes {plans.shape} and "
+            f"{when_values.shape}"
+        )
+    plans = pd.Series(plans).astype(str)
+    try:
+        when = pd.to_datetime(pd.Series(when_values)).astype("datetime64[ns]")
+    except (ValueError, TypeError) as exc:
+        raise InvalidParameterError(
+            f"when must hold timestamps without a time zone, like '2025-09-01': {exc}"
+        ) from exc
     unknown = sorted(set(plans) - set(prices["plan"].astype(str)))
     if unknown:
         raise InvalidParameterError(f"unknown plan(s) {unknown}; accepted: {list(PLANS)}")
@@ -342,6 +396,25 @@ class _TimeGrid:
     @property
     def first_week_start(self) -> np.datetime64:
         return self.week_end[0] - np.timedelta64(7, "D")
+
+
+def _parse_date(name: str, value: object) -> pd.Timestamp:
+    """Return ``value`` as a time-zone-naive timestamp, or raise naming it."""
+    if not isinstance(value, (str, pd.Timestamp)) or isinstance(value, bool):
+        raise InvalidParameterError(
+            f"{name} must be a date like '2025-01-01', got {value!r} of type {type(value).__name__}"
+        )
+    try:
+        stamp = pd.Timestamp(value)
+    except (ValueError, TypeError) as exc:
+        raise InvalidParameterError(
+            f"{name} must be a date like '2025-01-01', got {value!r}"
+        ) from exc
+    if pd.isna(stamp):
+        raise InvalidParameterError(f"{name} must be a date like '2025-01-01', got {value!r}")
+    if stamp.tz is not None:
+        raise InvalidParameterError(f"{name} must have no time zone, got {value!r}")
+    return stamp
 
 
 def _sigmoid(x: np.ndarray) -> np.ndarray:
@@ -616,6 +689,15 @@ def content_hash(tables: Mapping[str, pd.DataFrame]) -> str:
         >>> content_hash({"t": pd.DataFrame({"a": [1, 2]})})[:12]
         '887f215dbf66'
     """
+    if not isinstance(tables, Mapping):
+        raise InvalidParameterError(
+            f"tables must be a mapping of name to DataFrame, got {type(tables).__name__}"
+        )
+    for name, frame in tables.items():
+        if not isinstance(name, str) or not isinstance(frame, pd.DataFrame):
+            raise InvalidParameterError(
+                f"tables must map str names to DataFrames, got {name!r}: {type(frame).__name__}"
+            )
     digest = hashlib.sha256()
     for name in sorted(tables):
         frame = tables[name]
@@ -636,64 +718,164 @@ TABLE_FILES = {
 }
 
 
+def check_dataset(dataset: object, name: str = "dataset") -> ChurnDataset:
+    """Return ``dataset`` if it is a :class:`ChurnDataset`; raise naming what it is otherwise.
+
+    Example:
+        >>> check_dataset(generate(n_customers=20, months=1, scenarios=())).config.n_customers
+        20
+    """
+    if not isinstance(dataset, ChurnDataset):
+        simple = dataset is None or isinstance(dataset, (str, int, float, os.PathLike))
+        shown = f"{dataset!r} " if simple and len(repr(dataset)) <= 60 else "a value "
+        raise InvalidParameterError(
+            f"{name} must be a ChurnDataset (from generate()), got {shown}"
+            f"of type {type(dataset).__name__}"
+        )
+    return dataset
+
+
+def _check_directory(directory: object) -> Path:
+    if isinstance(directory, bytes) or not isinstance(directory, (str, os.PathLike)):
+        raise InvalidParameterError(
+            f"directory must be a path (str or os.PathLike), got {directory!r} "
+            f"of type {type(directory).__name__}"
+        )
+    path = Path(directory)
+    if str(directory) == "":
+        raise InvalidParameterError("directory must not be empty")
+    if path.exists() and not path.is_dir():
+        raise InvalidParameterError(f"{path} exists and is not a folder; give a folder path")
+    return path
+
+
+def _write_files(directory: Path, writers: Mapping[str, Callable[[Path], None]]) -> dict[str, Path]:
+    """Write ``writers``' files into ``directory``, all or nothing.
+
+    Every file is first written into a temporary folder beside ``directory``. A new
+    ``directory`` is then renamed into place in one step; in an existing one (which may hold
+    other files) each file is swapped in, and if a swap fails the files already swapped are put
+    back as they were. Either way, a failure leaves no half-written file and no mix of old and
+    new tables.
+    """
+    directory.parent.mkdir(parents=True, exist_ok=True)
+    scratch = Path(tempfile.mkdtemp(prefix=f".{directory.name}-new-", dir=directory.parent))
+    backup: Path | None = None
+    try:
+        for filename, write in writers.items():
+            write(scratch / filename)
+        if not directory.exists():
+            os.chmod(scratch, 0o755)
+            os.replace(scratch, directory)
+        else:
+            backup = Path(tempfile.mkdtemp(prefix=f".{directory.name}-old-", dir=directory.parent))
+            saved, placed = [], []
+            try:
+                for filename in writers:
+                    target = directory / filename
+                    if target.exists():
+                        os.replace(target, backup / filename)
+                        saved.append(filename)
+                    os.replace(scratch / filename, target)
+                    placed.append(filename)
+            except BaseException:
+                for filename in placed:
+                    (directory / filename).unlink(missing_ok=True)
+                for filename in saved:
+                    os.replace(backup / filename, directory / filename)
+                raise
+    finally:
+        shutil.rmtree(scratch, ignore_errors=True)
+        if backup is not None:
+            shutil.rmtree(backup, ignore_errors=True)
+    return {filename: directory / filename for filename in writers}
+
+
 def write_dataset(dataset: ChurnDataset, directory: str | os.PathLike[str]) -> dict[str, Path]:
     """Write every table as Parquet into ``directory``, all or nothing.
 
     The files are written to a temporary folder beside ``directory`` and moved into place only
-    when all of them are written, so an interrupted call leaves no half-written dataset.
-    Returns the path of each table by name.
+    when all of them are written, so an interrupted call leaves no half-written dataset (and
+    no mix of old and new tables). Returns the path of each table by name.
     """
-    directory = Path(directory)
-    directory.parent.mkdir(parents=True, exist_ok=True)
-    tmp = Path(tempfile.mkdtemp(prefix=f".{directory.name}-", dir=directory.parent))
-    try:
-        for name, frame in dataset.all_tables().items():
-            frame.to_parquet(tmp / TABLE_FILES[name], index=False)
-        directory.mkdir(exist_ok=True)
-        paths = {}
-        for name, filename in TABLE_FILES.items():
-            os.replace(tmp / filename, directory / filename)
-            paths[name] = directory / filename
-    finally:
-        shutil.rmtree(tmp, ignore_errors=True)
-    return paths
+    check_dataset(dataset)
+    directory = _check_directory(directory)
+    tables = dataset.all_tables()
+
+    def writer(frame: pd.DataFrame) -> Callable[[Path], None]:
+        return lambda path: frame.to_parquet(path, index=False)
+
+    paths = _write_files(
+        directory, {TABLE_FILES[name]: writer(frame) for name, frame in tables.items()}
+    )
+    return {name: paths[TABLE_FILES[name]] for name in tables}
 
 
 def read_table(directory: str | os.PathLike[str], name: str) -> pd.DataFrame:
     """Read one table written by :func:`write_dataset`."""
     check_choice("table", name, TABLE_FILES)
-    path = Path(directory) / TABLE_FILES[name]
-    if not path.exists():
-        raise FileNotFoundError(f"no {name} table at {path}; write the dataset there first")
+    directory = _check_directory(directory)
+    path = directory / TABLE_FILES[name]
+    if not path.is_file():
+        found = sorted(p.name for p in directory.glob("*.parquet")) if directory.is_dir() else []
+        raise InvalidParameterError(
+            f"no {name} table at {path}; found {found or 'no tables'}: write the dataset there "
+            "first with write_dataset()"
+        )
     return pd.read_parquet(path)
 
 
 def write_sample(
     dataset: ChurnDataset, directory: str | os.PathLike[str], n_customers: int = 50
 ) -> dict[str, Path]:
-    """Write a small CSV sample (the first ``n_customers`` customers) for browsing."""
+    """Write a small CSV sample (the first ``n_customers`` customers), all or nothing."""
+    check_dataset(dataset)
     check_int("n_customers", n_customers, minimum=1)
-    directory = Path(directory)
-    directory.mkdir(parents=True, exist_ok=True)
+    directory = _check_directory(directory)
     keep = set(dataset.customers["customer_id"].head(n_customers))
-    paths = {}
+    frames = {}
     for name, frame in dataset.all_tables().items():
         if "customer_id" in frame.columns:
             frame = frame[frame["customer_id"].isin(keep)]
-        path = directory / f"{name}.csv"
-        frame.to_csv(path, index=False, lineterminator="\n")
-        paths[name] = path
-    return paths
+        frames[name] = frame
+
+    def writer(frame: pd.DataFrame) -> Callable[[Path], None]:
+        return lambda path: frame.to_csv(path, index=False, lineterminator="\n")
+
+    paths = _write_files(directory, {f"{name}.csv": writer(f) for name, f in frames.items()})
+    return {name: paths[f"{name}.csv"] for name in frames}
 
 
 def load_params(path: str | os.PathLike[str], section: str = "simulation") -> SimulationConfig:
     """Read a :class:`SimulationConfig` from the ``section`` of a YAML params file."""
     import yaml
 
-    with open(path, encoding="utf-8") as handle:
-        params = yaml.safe_load(handle) or {}
+    if isinstance(path, bytes) or not isinstance(path, (str, os.PathLike)):
+        raise InvalidParameterError(
+            f"path must be a path to a YAML file, got {path!r} of type {type(path).__name__}"
+        )
+    if not isinstance(section, str):
+        raise InvalidParameterError(f"section must be a str, got {type(section).__name__}")
+    if not Path(path).is_file():
+        raise InvalidParameterError(f"no params file at {path}; give the path of a YAML file")
+    try:
+        with open(path, encoding="utf-8") as handle:
+            params = yaml.safe_load(handle) or {}
+    except (yaml.YAMLError, UnicodeDecodeError) as exc:
+        raise InvalidParameterError(f"{path} is not valid YAML: {exc}") from exc
+    if not isinstance(params, Mapping):
+        raise InvalidParameterError(
+            f"{path} must hold a mapping of sections, got {type(params).__name__}"
+        )
     if section not in params:
-        raise InvalidParameterError(f"{path} has no {section!r} section; found {sorted(params)}")
+        raise UnknownNameError(
+            f"{path} has no {section!r} section; found {sorted(map(str, params))}"
+        )
+    if not isinstance(params[section], Mapping):
+        raise InvalidParameterError(
+            f"section {section!r} of {path} must be a mapping of simulation parameters, got "
+            f"{params[section]!r}"
+        )
     return SimulationConfig.from_mapping(params[section])
 
 

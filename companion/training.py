@@ -14,9 +14,11 @@ Example:
 
 from __future__ import annotations
 
+import math
 from collections.abc import Iterable, Sequence
 from typing import Any
 
+import numpy as np
 import pandas as pd
 from sklearn.compose import ColumnTransformer
 from sklearn.ensemble import HistGradientBoostingClassifier
@@ -26,7 +28,7 @@ from sklearn.metrics import average_precision_score, brier_score_loss, roc_auc_s
 from sklearn.pipeline import Pipeline
 from sklearn.preprocessing import OneHotEncoder, StandardScaler
 
-from companion.data import ChurnDataset, monthly_fee_at
+from companion.data import ChurnDataset, check_dataset, monthly_fee_at
 from companion.errors import InvalidParameterError, check_choice, check_int
 
 WINDOW_WEEKS = 4
@@ -43,6 +45,7 @@ CATEGORICAL_FEATURES = ["plan", "region", "acquisition_channel", "age_band"]
 FEATURES = NUMERIC_FEATURES + CATEGORICAL_FEATURES
 TARGET = "churned_30d"
 MODEL_KINDS = ("logistic", "gbm")
+MAX_SEED = 2**32 - 1
 
 
 def snapshot_features(
@@ -62,9 +65,10 @@ def snapshot_features(
         snapshots: which monthly snapshots to build (all of them if None).
         window_weeks: length of the activity window, in weeks.
     """
+    check_dataset(dataset)
     check_int("window_weeks", window_weeks, minimum=1)
     known = pd.DatetimeIndex(dataset.snapshots)
-    wanted = known if snapshots is None else pd.DatetimeIndex([pd.Timestamp(s) for s in snapshots])
+    wanted = known if snapshots is None else _timestamps("snapshots", snapshots)
     unknown = wanted.difference(known)
     if len(unknown):
         raise InvalidParameterError(
@@ -106,6 +110,8 @@ def make_model(kind: str = "gbm", seed: int = 0) -> Pipeline:
     """
     check_choice("model kind", kind, MODEL_KINDS)
     check_int("seed", seed, minimum=0)
+    if seed > MAX_SEED:
+        raise InvalidParameterError(f"seed must be <= {MAX_SEED} (2**32 - 1), got {seed}")
     categorical = OneHotEncoder(handle_unknown="ignore", sparse_output=False)
     if kind == "logistic":
         numeric = Pipeline(
@@ -132,14 +138,24 @@ def train(frame: pd.DataFrame, kind: str = "gbm", seed: int = 0, **params: Any) 
 
     Extra ``params`` are set on the estimator step (e.g. ``C=0.5`` or ``max_iter=200``).
     """
-    _check_frame(frame)
+    _check_frame(frame, two_classes=True)
     model = make_model(kind, seed)
+    for key, value in params.items():
+        if isinstance(value, float) and not math.isfinite(value):
+            raise InvalidParameterError(
+                f"{kind} model parameter {key}={value!r} must be a finite number"
+            )
     if params:
         try:
             model.set_params(**{f"model__{key}": value for key, value in params.items()})
         except ValueError as exc:
             raise InvalidParameterError(f"{kind} model does not accept {params}: {exc}") from exc
-    model.fit(frame[FEATURES], frame[TARGET])
+    try:
+        model.fit(frame[FEATURES], frame[TARGET])
+    except (ValueError, TypeError) as exc:  # sklearn's parameter and input validation
+        raise InvalidParameterError(
+            f"{kind} model could not be fitted with parameters {params}: {exc}"
+        ) from exc
     return model
 
 
@@ -149,14 +165,15 @@ def evaluate(model: Any, frame: pd.DataFrame) -> dict[str, float]:
     ``model`` is anything with scikit-learn's ``predict_proba``; ``frame`` comes from
     :func:`snapshot_features` and must hold both churners and stayers.
     """
-    _check_frame(frame)
-    if frame[TARGET].nunique() < 2:
+    if not callable(getattr(model, "predict_proba", None)):
         raise InvalidParameterError(
-            f"cannot evaluate on {len(frame)} rows with a single class {frame[TARGET].unique()}; "
-            "evaluation needs churners and stayers"
+            f"model must be fitted and have predict_proba, got {type(model).__name__}"
         )
-    scores = model.predict_proba(frame[FEATURES])[:, 1]
-    y = frame[TARGET].to_numpy()
+    _check_frame(frame, two_classes=True)
+    scores = np.asarray(model.predict_proba(frame[FEATURES]), dtype="float64")[:, 1]
+    if not np.isfinite(scores).all():
+        raise InvalidParameterError("the model returned NaN or infinite scores on this frame")
+    y = frame[TARGET].to_numpy().astype(int)
     return {
         "roc_auc": float(roc_auc_score(y, scores)),
         "average_precision": float(average_precision_score(y, scores)),
@@ -170,8 +187,14 @@ def time_split(
     frame: pd.DataFrame, train_snapshots: Sequence[pd.Timestamp | str], test_snapshot: Any
 ) -> tuple[pd.DataFrame, pd.DataFrame]:
     """Split ``frame`` into the given training snapshots and one later test snapshot."""
-    train_ts = pd.DatetimeIndex([pd.Timestamp(s) for s in train_snapshots])
-    test_ts = pd.Timestamp(test_snapshot)
+    if not isinstance(frame, pd.DataFrame):
+        raise InvalidParameterError(f"frame must be a pandas DataFrame, got {type(frame).__name__}")
+    if "snapshot_timestamp" not in frame.columns:
+        raise InvalidParameterError(
+            "frame has no snapshot_timestamp column; build it with snapshot_features()"
+        )
+    train_ts = _timestamps("train_snapshots", train_snapshots)
+    test_ts = _timestamps("test_snapshot", [test_snapshot])[0]
     if len(train_ts) and train_ts.max() >= test_ts:
         raise InvalidParameterError(
             f"test snapshot {test_ts.date()} must come after every training snapshot "
@@ -188,7 +211,7 @@ def time_split(
     return train_rows, test_rows
 
 
-def _check_frame(frame: pd.DataFrame) -> None:
+def _check_frame(frame: pd.DataFrame, two_classes: bool = False) -> None:
     if not isinstance(frame, pd.DataFrame):
         raise InvalidParameterError(f"expected a pandas DataFrame, got {type(frame).__name__}")
     missing = [c for c in [*FEATURES, TARGET] if c not in frame.columns]
@@ -198,3 +221,46 @@ def _check_frame(frame: pd.DataFrame) -> None:
         )
     if frame.empty:
         raise InvalidParameterError("frame has no rows")
+    labels = frame[TARGET]
+    bad = sorted(map(str, set(pd.unique(labels[~labels.isin([0, 1])]))))
+    if bad:
+        raise InvalidParameterError(
+            f"{TARGET} must hold 0 or 1 only (no missing values), got {bad[:5]}"
+        )
+    if two_classes and labels.nunique() < 2:
+        raise InvalidParameterError(
+            f"frame's {len(frame)} rows hold a single class ({TARGET} = {labels.iloc[0]}); "
+            "training and evaluation need churners and stayers"
+        )
+
+
+def _timestamps(name: str, values: object) -> pd.DatetimeIndex:
+    """Return ``values`` as distinct time-zone-naive timestamps, or raise naming the bad one."""
+    if isinstance(values, (str, bytes, pd.Timestamp)) or not isinstance(values, Iterable):
+        raise InvalidParameterError(
+            f"{name} must be a list of snapshot timestamps (e.g. dataset.snapshots[:3]), got "
+            f"{values!r} of type {type(values).__name__}"
+        )
+    stamps = []
+    for value in values:
+        try:
+            stamp = pd.Timestamp(value)
+        except (ValueError, TypeError) as exc:
+            raise InvalidParameterError(
+                f"{name} holds {value!r}, which is not a timestamp like '2025-03-01'"
+            ) from exc
+        if pd.isna(stamp) or stamp.tz is not None:
+            raise InvalidParameterError(
+                f"{name} holds {value!r}; accepted: timestamps without a time zone"
+            )
+        stamps.append(stamp)
+    if not stamps:
+        raise InvalidParameterError(f"{name} must name at least one snapshot, got none")
+    index = pd.DatetimeIndex(stamps)
+    repeated = index[index.duplicated()].unique()
+    if len(repeated):
+        raise InvalidParameterError(
+            f"{name} repeats {[str(s.date()) for s in repeated]}; each snapshot may appear once "
+            "(a repeated snapshot would count its rows twice)"
+        )
+    return index

@@ -254,7 +254,7 @@ def test_unknown_params_file_keys_are_refused(tmp_path):
 
 
 def test_generate_rejects_a_config_of_the_wrong_type():
-    with pytest.raises(InvalidParameterError, match="config must be a SimulationConfig, got dict"):
+    with pytest.raises(InvalidParameterError, match="config must be a SimulationConfig or None, got dict"):
         generate({"n_customers": 10})
 
 
@@ -289,7 +289,7 @@ def test_a_failed_write_leaves_nothing_half_written(tmp_path, monkeypatch):
 
 
 def test_read_table_names_a_missing_table(tmp_path):
-    with pytest.raises(FileNotFoundError, match="no labels table at"):
+    with pytest.raises(InvalidParameterError, match="no labels table at"):
         data.read_table(tmp_path, "labels")
     with pytest.raises(UnknownNameError, match="table 'label' is not known"):
         data.read_table(tmp_path, "label")
@@ -386,3 +386,200 @@ def test_monthly_fee_at_reads_the_price_list_and_names_bad_input(default):
         data.monthly_fee_at(default.prices, ["basic"], ["1990-01-01"])
     with pytest.raises(InvalidParameterError, match="timestamps must not be missing"):
         data.monthly_fee_at(default.prices, ["basic"], [None])
+
+
+# --------------------------------------------------------------------------- bad input, everywhere
+
+
+@pytest.fixture(scope="module")
+def small() -> data.ChurnDataset:
+    return generate(n_customers=120, months=3, scenarios=())
+
+
+def test_check_dataset_names_what_it_got(small):
+    assert data.check_dataset(small) is small
+    with pytest.raises(InvalidParameterError, match=r"dataset must be a ChurnDataset .*got 'x' of type str"):
+        data.check_dataset("x")
+    with pytest.raises(InvalidParameterError, match="got None of type NoneType"):
+        data.check_dataset(None)
+
+
+@pytest.mark.parametrize(
+    ("call", "error", "message"),
+    [
+        (lambda: SimulationConfig(start=None), InvalidParameterError, "start must be a date"),
+        (lambda: SimulationConfig(start="2025-01-01T00:00+01:00"), InvalidParameterError, "time zone"),
+        (lambda: SimulationConfig.between(None, "2025-03-01"), InvalidParameterError,
+         "start must be a date like '2025-01-01', got None"),
+        (lambda: SimulationConfig.between("2025-01-01", float("nan")), InvalidParameterError,
+         "end must be a date"),
+        (lambda: SimulationConfig.between("2025-01-01", "2025-03-01", months=4), InvalidParameterError,
+         r"between\(\) sets \['months'\] itself"),
+        (lambda: SimulationConfig.from_mapping([("seed", 1)]), InvalidParameterError,
+         "values must be a mapping"),
+        (lambda: generate(SimulationConfig(), bogus=1), InvalidParameterError,
+         r"unknown simulation parameter\(s\) \['bogus'\]"),
+        (lambda: generate(n_customers=float("nan")), InvalidParameterError, "n_customers must be an int"),
+        (lambda: generate("config", n_customers=5), InvalidParameterError,
+         "config must be a SimulationConfig or None, got str"),
+        (lambda: data.content_hash([pd.DataFrame()]), InvalidParameterError, "tables must be a mapping"),
+        (lambda: data.content_hash({"a": [1, 2]}), InvalidParameterError, "got 'a': list"),
+        (lambda: data.content_hash({1: pd.DataFrame()}), InvalidParameterError, "str names"),
+        (lambda: data.read_table(3, "labels"), InvalidParameterError, "directory must be a path"),
+        (lambda: data.write_dataset({"customers": pd.DataFrame()}, "x"), InvalidParameterError,
+         "dataset must be a ChurnDataset"),
+        (lambda: data.write_sample("x", "y"), InvalidParameterError, "dataset must be a ChurnDataset"),
+    ],
+)
+def test_every_public_function_names_bad_input(call, error, message):
+    with pytest.raises(error, match=message):
+        call()
+
+
+def test_a_dataset_needs_a_config_and_data_frames(small):
+    tables = small.all_tables()
+    with pytest.raises(InvalidParameterError, match="config must be a SimulationConfig, got dict"):
+        data.ChurnDataset({}, **tables)
+    with pytest.raises(InvalidParameterError, match="labels must be a pandas DataFrame, got list"):
+        data.ChurnDataset(small.config, **{**tables, "labels": []})
+
+
+def test_monthly_fee_at_refuses_what_is_not_a_price_list(small):
+    with pytest.raises(InvalidParameterError, match="prices must be the price list DataFrame"):
+        data.monthly_fee_at("prices", ["basic"], ["2025-01-01"])
+    with pytest.raises(InvalidParameterError, match=r"missing column\(s\) \['effective_from'\]"):
+        data.monthly_fee_at(small.prices.drop(columns="effective_from"), ["basic"], ["2025-01-01"])
+    with pytest.raises(InvalidParameterError, match=r"of one length, got shapes \(1,\) and \(2,\)"):
+        data.monthly_fee_at(small.prices, ["basic"], ["2025-01-01", "2025-02-01"])
+    with pytest.raises(InvalidParameterError, match="when must hold timestamps"):
+        data.monthly_fee_at(small.prices, ["basic"], ["not a date"])
+
+
+def test_load_params_names_the_file_and_what_is_wrong(tmp_path):
+    with pytest.raises(InvalidParameterError, match="no params file at"):
+        data.load_params(tmp_path / "missing.yaml")
+    bad = tmp_path / "bad.yaml"
+    bad.write_text("simulation: [unclosed\n")
+    with pytest.raises(InvalidParameterError, match="is not valid YAML"):
+        data.load_params(bad)
+    listing = tmp_path / "list.yaml"
+    listing.write_text("- 1\n- 2\n")
+    with pytest.raises(InvalidParameterError, match="must hold a mapping of sections, got list"):
+        data.load_params(listing)
+    other = tmp_path / "other.yaml"
+    other.write_text("train: {}\n")
+    with pytest.raises(UnknownNameError, match=r"has no 'simulation' section; found \['train'\]"):
+        data.load_params(other)
+    scalar = tmp_path / "scalar.yaml"
+    scalar.write_text("simulation: 5\n")
+    with pytest.raises(InvalidParameterError, match="must be a mapping of simulation parameters"):
+        data.load_params(scalar)
+    good = tmp_path / "good.yaml"
+    good.write_text("simulation:\n  n_customers: 30\n  months: 2\n  scenarios: []\n")
+    assert data.load_params(good) == SimulationConfig(n_customers=30, months=2, scenarios=())
+
+
+def leftovers(parent: Path) -> list[str]:
+    return sorted(p.name for p in parent.iterdir() if p.name.startswith("."))
+
+
+def test_a_failed_write_into_an_existing_folder_keeps_the_old_tables(tmp_path, monkeypatch, small):
+    target = tmp_path / "data"
+    data.write_dataset(small, target)
+    (target / "README.md").write_text("kept\n")
+    before = {p.name: p.read_bytes() for p in target.iterdir()}
+    other = generate(n_customers=60, months=3, scenarios=(), seed=7)
+    calls = {"n": 0}
+    real = pd.DataFrame.to_parquet
+
+    def fail_on_the_third(self, *args, **kwargs):
+        calls["n"] += 1
+        if calls["n"] == 3:
+            raise OSError("disk full")
+        return real(self, *args, **kwargs)
+
+    monkeypatch.setattr(pd.DataFrame, "to_parquet", fail_on_the_third)
+    with pytest.raises(OSError, match="disk full"):
+        data.write_dataset(other, target)
+    assert {p.name: p.read_bytes() for p in target.iterdir()} == before
+    assert leftovers(tmp_path) == []
+
+
+def test_a_failed_swap_puts_the_old_tables_back(tmp_path, monkeypatch, small):
+    target = tmp_path / "data"
+    data.write_dataset(small, target)
+    before = {p.name: p.read_bytes() for p in target.iterdir()}
+    other = generate(n_customers=60, months=3, scenarios=(), seed=7)
+    calls = {"n": 0}
+    real = os.replace
+
+    def fail_midway(src, dst):
+        calls["n"] += 1
+        if calls["n"] == 5:  # old customers saved, new customers placed, old activity saved...
+            raise OSError("device gone")
+        return real(src, dst)
+
+    monkeypatch.setattr(data.os, "replace", fail_midway)
+    with pytest.raises(OSError, match="device gone"):
+        data.write_dataset(other, target)
+    monkeypatch.setattr(data.os, "replace", real)
+    assert {p.name: p.read_bytes() for p in target.iterdir()} == before
+    assert leftovers(tmp_path) == []
+    assert data.read_table(target, "customers").equals(small.customers)
+
+
+def test_a_failed_sample_write_leaves_no_folder(tmp_path, monkeypatch, small):
+    calls = {"n": 0}
+    real = pd.DataFrame.to_csv
+
+    def fail_on_the_second(self, *args, **kwargs):
+        calls["n"] += 1
+        if calls["n"] == 2:
+            raise OSError("disk full")
+        return real(self, *args, **kwargs)
+
+    monkeypatch.setattr(pd.DataFrame, "to_csv", fail_on_the_second)
+    with pytest.raises(OSError, match="disk full"):
+        data.write_sample(small, tmp_path / "sample", n_customers=5)
+    assert list(tmp_path.iterdir()) == []
+    monkeypatch.setattr(pd.DataFrame, "to_csv", real)
+    paths = data.write_sample(small, tmp_path / "sample", n_customers=5)
+    assert pd.read_csv(paths["customers"])["customer_id"].tolist() == [1, 2, 3, 4, 5]
+    with pytest.raises(InvalidParameterError, match="exists and is not a folder"):
+        data.write_sample(small, paths["customers"])
+
+
+# --------------------------------------------------------------------------- invariants
+
+from hypothesis import HealthCheck, given, settings  # noqa: E402
+from hypothesis import strategies as st  # noqa: E402
+
+
+@settings(max_examples=12, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(
+    n_customers=st.integers(1, 150),
+    months=st.integers(2, 5),
+    seed=st.integers(0, 2**31),
+    scenarios=st.sets(st.sampled_from(data.SCENARIOS)),
+)
+def test_any_small_config_gives_consistent_tables(n_customers, months, seed, scenarios):
+    config = SimulationConfig(n_customers=n_customers, months=months, seed=seed,
+                              scenarios=tuple(scenarios), covariate_onset=1, concept_onset=1,
+                              quality_onset=months - 1)
+    ds = generate(config)
+    assert ds.customers["customer_id"].is_unique
+    assert len(ds.customers) == n_customers
+    keys = ["customer_id", "snapshot_timestamp"]
+    assert not ds.labels.duplicated(keys).any()
+    assert ds.labels[keys].equals(ds.truth[keys])
+    assert ds.truth["churn_probability"].between(0, 1).all()
+    assert set(ds.labels["churned_30d"].unique()) <= {0, 1}
+    # Labels only for active customers: signed up before the snapshot, not churned earlier.
+    merged = ds.labels.merge(ds.customers[["customer_id", "signup_date"]], on="customer_id")
+    assert (merged["signup_date"] < merged["snapshot_timestamp"]).all()
+    first_churn = ds.labels[ds.labels["churned_30d"] == 1].groupby("customer_id")[
+        "snapshot_timestamp"].min()
+    later = merged.merge(first_churn.rename("churned_at"), on="customer_id")
+    assert (later["snapshot_timestamp"] <= later["churned_at"]).all()
+    assert set(ds.activity["customer_id"]) <= set(ds.customers["customer_id"])
+    assert ds.content_hash() == generate(config).content_hash()

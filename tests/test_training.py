@@ -109,7 +109,7 @@ def test_frames_without_the_features_are_refused(frame):
 def test_evaluation_needs_both_classes(frame):
     model = train(frame, kind="logistic")
     stayers = frame[frame[TARGET] == 0].head(50)
-    with pytest.raises(InvalidParameterError, match="cannot evaluate on 50 rows with a single class"):
+    with pytest.raises(InvalidParameterError, match=r"frame's 50 rows hold a single class \(churned_30d = 0\)"):
         evaluate(model, stayers)
 
 
@@ -118,3 +118,99 @@ def test_time_split_refuses_a_test_month_before_training(frame, dataset):
         time_split(frame, dataset.snapshots[2:4], dataset.snapshots[1])
     with pytest.raises(InvalidParameterError, match="no rows for training snapshots"):
         time_split(frame, ["2024-01-01"], dataset.snapshots[1])
+
+
+# --------------------------------------------------------------------------- bad input, everywhere
+
+
+def test_snapshot_features_refuses_what_is_not_a_dataset():
+    with pytest.raises(InvalidParameterError, match=r"dataset must be a ChurnDataset .*of type DataFrame"):
+        snapshot_features(pd.DataFrame({"customer_id": [1]}))
+
+
+def test_a_repeated_snapshot_is_refused_not_counted_twice(dataset):
+    m = dataset.snapshots[1]
+    with pytest.raises(InvalidParameterError, match=r"snapshots repeats \['2025-02-01'\]; each snapshot may appear once"):
+        snapshot_features(dataset, [m, m])
+    with pytest.raises(InvalidParameterError, match=r"snapshots repeats \['2025-02-01'\]"):
+        snapshot_features(dataset, [m, "2025-02-01"])
+
+
+@pytest.mark.parametrize(
+    ("snapshots", "message"),
+    [
+        ("2025-02-01", "snapshots must be a list of snapshot timestamps"),
+        (pd.Timestamp("2025-02-01"), "snapshots must be a list of snapshot timestamps"),
+        (5, "snapshots must be a list of snapshot timestamps"),
+        ([], "snapshots must name at least one snapshot"),
+        ([None], "snapshots holds None; accepted: timestamps without a time zone"),
+        (["soon"], "snapshots holds 'soon', which is not a timestamp"),
+        ([pd.Timestamp("2025-02-01", tz="UTC")], "accepted: timestamps without a time zone"),
+    ],
+)
+def test_snapshot_lists_are_checked_before_any_work(dataset, snapshots, message):
+    with pytest.raises(InvalidParameterError, match=message):
+        snapshot_features(dataset, snapshots)
+
+
+def test_training_refuses_labels_and_parameters_it_cannot_use(frame):
+    with pytest.raises(InvalidParameterError, match=r"frame's 40 rows hold a single class \(churned_30d = 0\)"):
+        train(frame[frame[TARGET] == 0].head(40))
+    broken = frame.head(200).copy()
+    broken[TARGET] = broken[TARGET].astype("float64")
+    broken.loc[broken.index[3], TARGET] = np.nan
+    with pytest.raises(InvalidParameterError, match=r"churned_30d must hold 0 or 1 only .*\['nan'\]"):
+        train(broken)
+    broken.loc[broken.index[3], TARGET] = 2
+    with pytest.raises(InvalidParameterError, match=r"\['2.0'\]"):
+        evaluate(train(frame, kind="logistic"), broken)
+    with pytest.raises(InvalidParameterError, match=r"parameter C=nan must be a finite number"):
+        train(frame, kind="logistic", C=float("nan"))
+    with pytest.raises(InvalidParameterError, match=r"logistic model could not be fitted with parameters \{'C': -1.0\}"):
+        train(frame, kind="logistic", C=-1.0)
+    with pytest.raises(InvalidParameterError, match=r"seed must be <= 4294967295"):
+        make_model("gbm", 2**32)
+    with pytest.raises(InvalidParameterError, match="seed must be >= 0"):
+        make_model("gbm", -1)
+
+
+def test_evaluate_needs_a_fitted_model_with_predict_proba(frame):
+    with pytest.raises(InvalidParameterError, match="model must be fitted and have predict_proba, got str"):
+        evaluate("model.pkl", frame)
+    metrics = evaluate(train(frame, kind="logistic"), frame)
+    assert metrics["rows"] == len(frame) and 0.6 < metrics["roc_auc"] < 1
+
+
+def test_time_split_checks_its_inputs(frame, dataset):
+    with pytest.raises(InvalidParameterError, match="frame must be a pandas DataFrame, got dict"):
+        time_split({}, dataset.snapshots[:2], dataset.snapshots[3])
+    with pytest.raises(InvalidParameterError, match="frame has no snapshot_timestamp column"):
+        time_split(frame.drop(columns="snapshot_timestamp"), dataset.snapshots[:2], dataset.snapshots[3])
+    with pytest.raises(InvalidParameterError, match="train_snapshots repeats"):
+        time_split(frame, [dataset.snapshots[0]] * 2, dataset.snapshots[3])
+    with pytest.raises(InvalidParameterError, match="train_snapshots must be a list"):
+        time_split(frame, "2025-01-01", dataset.snapshots[3])
+    with pytest.raises(InvalidParameterError, match="test_snapshot holds 'later'"):
+        time_split(frame, dataset.snapshots[:2], "later")
+    train_rows, test_rows = time_split(frame, dataset.snapshots[:2], dataset.snapshots[3])
+    assert len(train_rows) + len(test_rows) == int(
+        frame["snapshot_timestamp"].isin(dataset.snapshots[:2] + [dataset.snapshots[3]]).sum()
+    )
+
+
+from hypothesis import given, settings  # noqa: E402
+from hypothesis import strategies as st  # noqa: E402
+
+
+@settings(max_examples=15, deadline=None)
+@given(st.lists(st.integers(0, 5), min_size=1, max_size=6, unique=True))
+def test_any_set_of_snapshots_gives_exactly_their_labelled_rows(dataset, frame, chosen):
+    snapshots = [dataset.snapshots[i] for i in chosen]
+    part = snapshot_features(dataset, snapshots)
+    expected = frame[frame["snapshot_timestamp"].isin(snapshots)]
+    assert len(part) == len(expected)
+    assert not part.duplicated(["customer_id", "snapshot_timestamp"]).any()
+    key = ["customer_id", "snapshot_timestamp"]
+    assert part.sort_values(key).reset_index(drop=True).equals(
+        expected.sort_values(key).reset_index(drop=True)
+    )
