@@ -31,7 +31,7 @@ Example:
 from __future__ import annotations
 
 import math
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 
 import numpy as np
@@ -64,11 +64,38 @@ class Estimate:
     method: str = "DeLong"
     p_value: float | None = None
 
+    def __post_init__(self) -> None:
+        for name in ("value", "low", "high"):
+            number = getattr(self, name)
+            if not _is_real(number) or not math.isfinite(number):
+                raise InvalidParameterError(
+                    f"Estimate {name} must be a finite number, got {number!r}"
+                )
+            object.__setattr__(self, name, float(number))
+        tolerance = 1e-9 * max(1.0, abs(self.value))
+        if not self.low - tolerance <= self.value <= self.high + tolerance:
+            raise InvalidParameterError(
+                f"an Estimate's interval must hold its value: low <= value <= high, got "
+                f"{self.value!r} [{self.low!r}, {self.high!r}]"
+            )
+        _check_level(self.level)
+        if not isinstance(self.method, str):
+            raise InvalidParameterError(f"method must be a str, got {type(self.method).__name__}")
+        if self.p_value is not None:
+            if not _is_real(self.p_value) or not 0 <= self.p_value <= 1:
+                raise InvalidParameterError(
+                    f"p_value must be None or a number in [0, 1], got {self.p_value!r}"
+                )
+            object.__setattr__(self, "p_value", float(self.p_value))
+
     def __str__(self) -> str:
         return self.format()
 
     def format(self, digits: int = 3, signed: bool = False) -> str:
         """Return ``value [low, high]`` rounded to ``digits`` (with signs for differences)."""
+        check_int("digits", digits, minimum=0)
+        if not isinstance(signed, bool):
+            raise InvalidParameterError(f"signed must be True or False, got {signed!r}")
         sign = "+" if signed else ""
         return (
             f"{self.value:{sign}.{digits}f} [{self.low:{sign}.{digits}f}, "
@@ -82,29 +109,61 @@ class Estimate:
 
     def above(self, threshold: float) -> bool:
         """Return True if the whole interval lies above ``threshold``."""
-        return self.low > threshold
+        return self.low > _finite("threshold", threshold)
 
     def below(self, threshold: float) -> bool:
         """Return True if the whole interval lies below ``threshold``."""
-        return self.high < threshold
+        return self.high < _finite("threshold", threshold)
 
     def contains(self, value: float) -> bool:
         """Return True if ``value`` lies inside the interval (ends included)."""
-        return self.low <= value <= self.high
+        return self.low <= _finite("value", value) <= self.high
 
     def as_dict(self, prefix: str = "") -> dict[str, float]:
         """Return ``{prefix: value, prefix_low: low, prefix_high: high}`` for a table row."""
+        if not isinstance(prefix, str):
+            raise InvalidParameterError(f"prefix must be a str, got {type(prefix).__name__}")
         key = prefix or "value"
         return {key: self.value, f"{key}_low": self.low, f"{key}_high": self.high}
 
 
+def _is_real(value: object) -> bool:
+    return isinstance(value, (int, float, np.integer, np.floating)) and not isinstance(
+        value, (bool, np.bool_)
+    )
+
+
+def _finite(name: str, value: object) -> float:
+    if not _is_real(value) or not math.isfinite(value):
+        raise InvalidParameterError(f"{name} must be a finite number, got {value!r}")
+    return float(value)
+
+
+def _float_array(name: str, values: object) -> np.ndarray:
+    try:
+        return np.asarray(values, dtype="float64")
+    except (ValueError, TypeError) as exc:
+        raise InvalidParameterError(f"{name} must be numbers, got {exc}") from exc
+
+
 def _labels_scores(y: object, *scores: object) -> tuple[np.ndarray, list[np.ndarray]]:
+    if isinstance(y, (str, bytes, Mapping)) or y is None:
+        raise InvalidParameterError(
+            f"labels must be a 1-D array of 0 and 1, got {type(y).__name__}"
+        )
     y = np.asarray(y)
     if y.ndim != 1 or y.size == 0:
         raise InvalidParameterError(f"labels must be a non-empty 1-D array, got shape {y.shape}")
-    values = set(np.unique(y).tolist())
-    if not values <= {0, 1}:
-        raise InvalidParameterError(f"labels must be 0 or 1, got values {sorted(values)[:5]}")
+    try:
+        values = set(pd.unique(y.ravel()).tolist())
+    except TypeError as exc:
+        raise InvalidParameterError(f"labels must be 0 or 1: {exc}") from exc
+    if not all(v in (0, 1) and not (isinstance(v, float) and math.isnan(v)) for v in values):
+        try:
+            shown = sorted(values)[:5]
+        except TypeError:
+            shown = sorted(map(repr, values))[:5]
+        raise InvalidParameterError(f"labels must be 0 or 1, got values {shown}")
     y = y.astype(int)
     if y.min() == y.max():
         raise InvalidParameterError(
@@ -113,7 +172,7 @@ def _labels_scores(y: object, *scores: object) -> tuple[np.ndarray, list[np.ndar
         )
     arrays = []
     for s in scores:
-        s = np.asarray(s, dtype="float64")
+        s = _float_array("scores", s)
         if s.shape != y.shape:
             raise InvalidParameterError(
                 f"scores must have one value per label ({y.size}), got shape {s.shape}"
@@ -130,9 +189,18 @@ def _check_level(level: float) -> float:
     return float(level)
 
 
+def _check_two_of_each(m: int, n: int) -> None:
+    if min(m, n) < 2:
+        raise InvalidParameterError(
+            f"an AUC interval needs at least 2 churners and 2 stayers, got {m} and {n}: with "
+            "one of a class its variance is undefined"
+        )
+
+
 def _delong_components(y: np.ndarray, scores: list[np.ndarray]) -> tuple[np.ndarray, np.ndarray]:
     """Return each model's AUC and the DeLong covariance matrix (Sun and Xu's fast algorithm)."""
     m, n = int((y == 1).sum()), int((y == 0).sum())
+    _check_two_of_each(m, n)
     k = len(scores)
     v10 = np.empty((k, m))
     v01 = np.empty((k, n))
@@ -215,6 +283,10 @@ def bootstrap_interval(
         True
     """
     level = _check_level(level)
+    if not callable(metric):
+        raise InvalidParameterError(
+            f"metric must be a function metric(y, scores) -> float, got {type(metric).__name__}"
+        )
     check_int("n_resamples", n_resamples, minimum=20)
     check_int("seed", seed, minimum=0)
     arrays = [scores] if baseline_scores is None else [scores, baseline_scores]
@@ -222,22 +294,29 @@ def bootstrap_interval(
     if groups is None:
         codes = np.arange(y.size)
     else:
-        groups = np.asarray(groups)
-        if groups.shape != y.shape:
-            raise InvalidParameterError(
-                f"groups must have one value per label ({y.size}), got shape {groups.shape}"
-            )
-        codes = pd.factorize(groups, sort=True)[0]
+        codes = _group_codes(groups, y.size)
     n_groups = int(codes.max()) + 1
     order = np.argsort(codes, kind="mergesort")
     starts = np.searchsorted(codes[order], np.arange(n_groups))
     sizes = np.bincount(codes, minlength=n_groups)
 
     def value(index: np.ndarray) -> float:
-        result = float(metric(y[index], arrays[0][index]))
-        if len(arrays) == 2:
-            result -= float(metric(y[index], arrays[1][index]))
-        return result
+        results = []
+        for a in arrays:
+            try:
+                result = float(metric(y[index], a[index]))
+            except (TypeError, ValueError) as exc:
+                raise InvalidParameterError(
+                    f"metric {getattr(metric, '__name__', metric)!r} must take (y, scores) and "
+                    f"return a number: {exc}"
+                ) from exc
+            if not math.isfinite(result):
+                raise InvalidParameterError(
+                    f"metric {getattr(metric, '__name__', metric)!r} returned {result} on a "
+                    "resample; it must return a finite number"
+                )
+            results.append(result)
+        return results[0] - results[1] if len(results) == 2 else results[0]
 
     point = value(np.arange(y.size))
     rng = np.random.default_rng(seed)
@@ -254,6 +333,9 @@ def bootstrap_interval(
             "too small for a bootstrap interval"
         )
     low, high = np.quantile(draws, [0.5 - level / 2, 0.5 + level / 2])
+    # A percentile interval of a skewed metric can, rarely, miss the point estimate itself;
+    # widen it to hold the estimate so that every interval contains what it estimates.
+    low, high = min(float(low), point), max(float(high), point)
     method = "bootstrap" + (" paired" if len(arrays) == 2 else "")
     p_value = None
     if len(arrays) == 2:
@@ -284,6 +366,11 @@ def compare_models(
     """
     if not isinstance(scores, Mapping) or not scores:
         raise InvalidParameterError("scores must be a non-empty mapping of model name to scores")
+    level = _check_level(level)
+    check_int("digits", digits, minimum=0)
+    for name in scores:
+        if not isinstance(name, str) or not name:
+            raise InvalidParameterError(f"model names must be non-empty str, got {name!r}")
     if baseline is not None and baseline not in scores:
         raise InvalidParameterError(
             f"baseline {baseline!r} is not among the models; accepted: {sorted(scores)}"
@@ -312,6 +399,16 @@ def compare_models(
 
 def interval_table(estimates: Mapping[str, Estimate], digits: int = 3) -> pd.DataFrame:
     """Return a printable table of named estimates: value, low, high (rounded)."""
+    if not isinstance(estimates, Mapping):
+        raise InvalidParameterError(
+            f"estimates must be a mapping of name to Estimate, got {type(estimates).__name__}"
+        )
+    check_int("digits", digits, minimum=0)
+    for name, e in estimates.items():
+        if not isinstance(e, Estimate):
+            raise InvalidParameterError(
+                f"estimate {name!r} must be an Estimate, got {type(e).__name__}"
+            )
     rows = [
         {"": name, "estimate": round(e.value, digits), "low": round(e.low, digits),
          "high": round(e.high, digits)}
@@ -357,6 +454,7 @@ def _clustered_components(
     independent evidence (Obuchowski 1997). With one row per cluster this is DeLong's.
     """
     m, n = int((y == 1).sum()), int((y == 0).sum())
+    _check_two_of_each(m, n)
     n_clusters = int(codes.max()) + 1
     if n_clusters < 2:
         raise InvalidParameterError(
@@ -390,7 +488,15 @@ def _group_codes(groups: object, size: int) -> np.ndarray:
         raise InvalidParameterError(
             f"groups must have one value per label ({size}), got shape {groups.shape}"
         )
-    return pd.factorize(groups, sort=True)[0]
+    try:
+        codes = pd.factorize(groups, sort=True)[0]
+    except TypeError as exc:
+        raise InvalidParameterError(f"groups must be sortable ids: {exc}") from exc
+    if (codes < 0).any():
+        raise InvalidParameterError(
+            f"groups must not be missing: {int((codes < 0).sum())} row(s) have no group"
+        )
+    return codes
 
 
 def clustered_auc_interval(
@@ -443,11 +549,15 @@ def monthly_auc(
     arrays = [scores] if baseline_scores is None else [scores, baseline_scores]
     y_all = np.asarray(y)
     months = np.asarray(months)
-    if months.shape != y_all.shape:
+    if months.ndim != 1 or months.shape != y_all.shape:
         raise InvalidParameterError(
             f"months must have one value per label ({y_all.size}), got shape {months.shape}"
         )
-    score_arrays = [np.asarray(a, dtype="float64") for a in arrays]
+    if pd.isna(months).any():
+        raise InvalidParameterError(
+            f"months must not be missing: {int(pd.isna(months).sum())} row(s) have no month"
+        )
+    score_arrays = [_float_array("scores", a) for a in arrays]
     for a in score_arrays:
         if a.shape != y_all.shape:
             raise InvalidParameterError(
@@ -457,7 +567,10 @@ def monthly_auc(
     for month in pd.unique(months):
         mask = months == month
         y_m = y_all[mask]
-        est = auc_interval(y_m, score_arrays[0][mask], level)
+        try:
+            est = auc_interval(y_m, score_arrays[0][mask], level)
+        except InvalidParameterError as exc:
+            raise InvalidParameterError(f"month {month}: {exc}") from exc
         row = {"month": month, "rows": int(mask.sum()), "churners": int(np.sum(y_m == 1)),
                **est.as_dict("auc")}
         if baseline_scores is not None:
@@ -527,6 +640,33 @@ class ScenarioContributions:
         return float(self.monthly.attrs.get("level", LEVEL))
 
 
+def _stamps(name: str, values: object, allow_empty: bool = False) -> pd.DatetimeIndex:
+    """Return ``values`` as distinct naive timestamps, or raise naming the bad one."""
+    if isinstance(values, (str, bytes, pd.Timestamp)) or not isinstance(values, Iterable):
+        raise InvalidParameterError(
+            f"{name} must be a list of snapshot timestamps, got {values!r} of type "
+            f"{type(values).__name__}"
+        )
+    stamps = []
+    for value in values:
+        try:
+            stamp = pd.Timestamp(value)
+        except (ValueError, TypeError) as exc:
+            raise InvalidParameterError(f"{name} holds {value!r}, not a timestamp") from exc
+        if pd.isna(stamp) or stamp.tz is not None:
+            raise InvalidParameterError(
+                f"{name} holds {value!r}; accepted: timestamps without a time zone"
+            )
+        stamps.append(stamp)
+    index = pd.DatetimeIndex(stamps)
+    repeated = index[index.duplicated()].unique()
+    if len(repeated):
+        raise InvalidParameterError(
+            f"{name} repeats {[str(s.date()) for s in repeated]}; each month may appear once"
+        )
+    return index
+
+
 def _period_auc(frame: pd.DataFrame, columns: list[str]) -> tuple[np.ndarray, np.ndarray]:
     y, arrays = _labels_scores(frame["churned_30d"].to_numpy(), *[frame[c] for c in columns])
     codes = _group_codes(frame["customer_id"].to_numpy(), y.size)
@@ -575,14 +715,26 @@ def scenario_contributions(
         raise InvalidParameterError(
             f"model must have predict_proba, got {type(model).__name__}"
         )
-    wanted = [pd.Timestamp(s) for s in snapshots]
+    wanted = list(_stamps("snapshots", snapshots, allow_empty=True))
     if not wanted:
         raise InvalidParameterError("snapshots must name at least one month")
+    unknown = [str(s.date()) for s in wanted if s not in dataset.snapshots]
+    if unknown:
+        raise InvalidParameterError(
+            f"snapshot(s) {unknown} are not in the dataset; accepted: "
+            f"{[str(s.date()) for s in dataset.snapshots]}"
+        )
     if periods is None:
         periods = {s.strftime("%Y-%m"): [s] for s in wanted}
+    if not isinstance(periods, Mapping) or not periods:
+        raise InvalidParameterError(
+            f"periods must be a non-empty mapping of name to snapshots, got {periods!r}"
+        )
     pooled = {}
     for name, months in periods.items():
-        stamps = [pd.Timestamp(s) for s in months]
+        if not isinstance(name, str) or not name:
+            raise InvalidParameterError(f"period names must be non-empty str, got {name!r}")
+        stamps = list(_stamps(f"period {name!r}", months, allow_empty=True))
         outside = [str(s.date()) for s in stamps if s not in wanted]
         if not stamps or outside:
             raise InvalidParameterError(

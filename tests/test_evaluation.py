@@ -349,3 +349,125 @@ def test_contributions_bad_input(drifting, contributions):
                                periods={"early": [drifting.snapshots[0]]})
     with pytest.raises(InvalidParameterError, match=r"no contribution for scenario 'price'"):
         contributions.estimate("price", "Dec")
+
+
+# --- bad input, every public function ---------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("call", "message"),
+    [
+        (lambda: Estimate(float("nan"), 0.1, 0.2), "Estimate value must be a finite number, got nan"),
+        (lambda: Estimate(0.5, 0.1, float("inf")), "Estimate high must be a finite number"),
+        (lambda: Estimate("0.5", 0.1, 0.9), "Estimate value must be a finite number, got '0.5'"),
+        (lambda: Estimate(0.5, 0.6, 0.9), r"must hold its value: low <= value <= high"),
+        (lambda: Estimate(0.5, 0.4, 0.6, level=95), "level must be a number between 0 and 1"),
+        (lambda: Estimate(0.5, 0.4, 0.6, p_value=1.5), r"p_value must be None or a number in \[0, 1\]"),
+        (lambda: Estimate(0.5, 0.4, 0.6, method=None), "method must be a str"),
+        (lambda: Estimate(0.5, 0.4, 0.6).format(-1), "digits must be >= 0"),
+        (lambda: Estimate(0.5, 0.4, 0.6).format(3, signed="yes"), "signed must be True or False"),
+        (lambda: Estimate(0.5, 0.4, 0.6).above(float("nan")), "threshold must be a finite number"),
+        (lambda: Estimate(0.5, 0.4, 0.6).below(None), "threshold must be a finite number, got None"),
+        (lambda: Estimate(0.5, 0.4, 0.6).contains("0.5"), "value must be a finite number"),
+        (lambda: Estimate(0.5, 0.4, 0.6).as_dict(3), "prefix must be a str"),
+        (lambda: auc_interval([0, 1, 0], ["a", "b", "c"]), "scores must be numbers"),
+        (lambda: auc_interval("0101", [0.1, 0.2, 0.3, 0.4]), "labels must be a 1-D array of 0 and 1, got str"),
+        (lambda: auc_interval([0, 1, None], [0.1, 0.2, 0.3]), "labels must be 0 or 1"),
+        (lambda: auc_interval([0, 1, np.nan], [0.1, 0.2, 0.3]), "labels must be 0 or 1"),
+        (lambda: auc_difference([0, 1, 0], [0.1, 0.2, 0.3], [0.1, np.inf, 0.3]), "NaN or inf"),
+        (lambda: bootstrap_interval("auc", [0, 1] * 20, [0.1, 0.2] * 20), "metric must be a function"),
+        (lambda: bootstrap_interval(lambda y, s: float("nan"), [0, 1] * 20, [0.1, 0.2] * 20),
+         "returned nan on a resample; it must return a finite number"),
+        (lambda: bootstrap_interval(lambda y: 1.0, [0, 1] * 20, [0.1, 0.2] * 20),
+         r"must take \(y, scores\) and return a number"),
+        (lambda: bootstrap_interval(roc_auc_score, [0, 1] * 20, [0.1, 0.2] * 20,
+                                    groups=[1.0] * 39 + [np.nan]), r"groups must not be missing: 1 row"),
+        (lambda: clustered_auc_interval([0, 1, 0, 1], [0.1, 0.2, 0.3, 0.4], [1, None, 2, 2]),
+         "groups must not be missing"),
+        (lambda: compare_models([0, 1], {"a": [0.1, 0.2]}, digits=-2), "digits must be >= 0"),
+        (lambda: compare_models([0, 1], {"a": [0.1, 0.2]}, level=0), "level must be a number"),
+        (lambda: compare_models([0, 1], {3: [0.1, 0.2]}), "model names must be non-empty str, got 3"),
+        (lambda: interval_table([Estimate(0.5, 0.4, 0.6)]), "estimates must be a mapping"),
+        (lambda: interval_table({"a": (0.5, 0.4, 0.6)}), "estimate 'a' must be an Estimate, got tuple"),
+        (lambda: unpaired_difference(Estimate(0.5, 0.4, 0.6), 0.3), "b must be an Estimate, got float"),
+        (lambda: monthly_auc([0, 1, 0, 1], [0.1, 0.2, 0.3, 0.4], ["a", "a", None, "b"]),
+         "months must not be missing: 1 row"),
+        (lambda: monthly_auc([0, 1, 0, 1, 0, 0], [0.1, 0.2, 0.3, 0.4, 0.5, 0.6], list("aaaabb")),
+         "month b: the AUC is undefined on 2 rows of a single class"),
+        (lambda: auc_interval([0, 1, 0, 0], [0.1, 0.2, 0.3, 0.4]),
+         "needs at least 2 churners and 2 stayers, got 1 and 3"),
+        (lambda: monthly_auc([0, 1], [0.1, 0.2], [["a"], ["b"]]), "months must have one value per label"),
+        (lambda: scenario_worlds("covariate"), "scenarios must be a sequence of names"),
+        (lambda: scenario_worlds(["covariate", "covariate"]), "must be distinct names"),
+    ],
+)
+def test_every_public_function_names_bad_input(call, message):
+    with pytest.raises(InvalidParameterError, match=message):
+        call()
+
+
+def test_contributions_refuse_bad_months_before_any_work(drifting):
+    model = MinutesModel()
+    with pytest.raises(InvalidParameterError, match="snapshots must be a list of snapshot timestamps"):
+        scenario_contributions(model, drifting, "2025-06-01")
+    with pytest.raises(InvalidParameterError, match=r"snapshots repeats \['2025-06-01'\]"):
+        scenario_contributions(model, drifting, ["2025-06-01", "2025-06-01"])
+    with pytest.raises(InvalidParameterError, match=r"snapshot\(s\) \['2030-01-01'\] are not in the dataset"):
+        scenario_contributions(model, drifting, ["2030-01-01"])
+    with pytest.raises(InvalidParameterError, match="periods must be a non-empty mapping"):
+        scenario_contributions(model, drifting, drifting.snapshots[4:], periods=[])
+    with pytest.raises(InvalidParameterError, match=r"period 'late' repeats"):
+        scenario_contributions(model, drifting, drifting.snapshots[4:],
+                               periods={"late": [drifting.snapshots[5]] * 2})
+
+
+def test_estimate_accepts_numpy_numbers_and_stores_floats():
+    e = Estimate(np.float32(0.5), np.int64(0), 1, p_value=np.float64(0.25))
+    assert (e.value, e.low, e.high, e.p_value) == (0.5, 0.0, 1.0, 0.25)
+    assert type(e.value) is float and e.format(2) == "0.50 [0.00, 1.00]"
+
+
+# --- invariants -------------------------------------------------------------------------------
+
+from hypothesis import given, settings  # noqa: E402
+from hypothesis import strategies as st  # noqa: E402
+from hypothesis.extra import numpy as hnp  # noqa: E402
+
+
+@st.composite
+def labelled_scores(draw, max_size=60):
+    n = draw(st.integers(4, max_size))
+    y = draw(hnp.arrays(np.int8, n, elements=st.integers(0, 1)))
+    y[:4] = [0, 1, 0, 1]  # at least two of each class
+    finite = st.floats(-1e6, 1e6, allow_nan=False, allow_infinity=False)
+    a = draw(hnp.arrays(np.float64, n, elements=finite))
+    b = draw(hnp.arrays(np.float64, n, elements=finite))
+    return y, a, b
+
+
+@settings(max_examples=60, deadline=None)
+@given(labelled_scores(), st.floats(0.5, 0.99))
+def test_every_interval_contains_its_estimate(data, level):
+    y, a, b = data
+    estimates = [
+        auc_interval(y, a, level),
+        auc_difference(y, a, b, level),
+        clustered_auc_interval(y, a, np.arange(y.size) // 2, level),
+    ]
+    for e in estimates:
+        assert e.low <= e.value <= e.high
+        assert 0 <= e.p_value <= 1 if e.p_value is not None else True
+    assert 0 <= estimates[0].low <= estimates[0].high <= 1
+    assert estimates[0].value == pytest.approx(roc_auc_score(y, a), abs=1e-12)
+
+
+@settings(max_examples=25, deadline=None)
+@given(labelled_scores(max_size=40), st.integers(0, 1000))
+def test_every_bootstrap_interval_contains_its_estimate(data, seed):
+    y, a, b = data
+    y = np.concatenate([y, [0, 1] * 10])  # enough of both classes for most resamples
+    a = np.concatenate([a, np.linspace(0, 1, 20)])
+    b = np.concatenate([b, np.linspace(1, 0, 20)])
+    for baseline in (None, b):
+        e = bootstrap_interval(roc_auc_score, y, a, baseline, n_resamples=40, seed=seed)
+        assert e.low <= e.value <= e.high
