@@ -10,6 +10,7 @@ leaves ``git diff`` empty.
 from __future__ import annotations
 
 import argparse
+import math
 import os
 import tempfile
 import time
@@ -30,7 +31,7 @@ _VOLATILE_CELL_KEYS = ("papermill", "execution", "ExecuteTime")
 
 def list_chapters(directory: str | os.PathLike[str] = NOTEBOOKS_DIR) -> list[Path]:
     """Return the chapter notebooks (``NN-slug.ipynb``) of ``directory``, in order."""
-    directory = Path(directory)
+    directory = _path("directory", directory)
     if not directory.is_dir():
         raise InvalidParameterError(f"no notebooks folder at {directory}")
     return sorted(p for p in directory.glob("[0-9][0-9]-*.ipynb") if not p.name.startswith("."))
@@ -43,6 +44,7 @@ def normalise(notebook: nbformat.NotebookNode) -> nbformat.NotebookNode:
     widget state and the Python patch version; sets the standard ``python3`` kernelspec; joins
     stream outputs that the kernel happened to split.
     """
+    _check_notebook(notebook)
     for key in _VOLATILE_NOTEBOOK_KEYS:
         notebook.metadata.pop(key, None)
     notebook.metadata["kernelspec"] = {
@@ -116,14 +118,16 @@ def execute(
     """
     import papermill
 
-    path = Path(path).resolve()
-    if not path.is_file():
-        raise InvalidParameterError(f"no notebook at {path}")
-    output = path if output is None else Path(output).resolve()
-    if parameters is not None and not isinstance(parameters, Mapping):
-        raise InvalidParameterError(
-            f"parameters must be a mapping of name to value, got {type(parameters).__name__}"
-        )
+    path = _notebook_path(path)
+    if output is None:
+        output = path
+    else:
+        output = _path("output", output).resolve()
+        if output.suffix != ".ipynb" or output.is_dir():
+            raise InvalidParameterError(
+                f"output must be a notebook file path ending in .ipynb, got {output.name!r}"
+            )
+    _check_parameters(path, parameters)
     output.parent.mkdir(parents=True, exist_ok=True)
     handle, scratch = tempfile.mkstemp(suffix=".ipynb", prefix=f".{path.stem}-", dir=output.parent)
     os.close(handle)
@@ -161,7 +165,13 @@ def execute(
 def run_all(
     chapters: Sequence[Path], parameters: Mapping[str, Any] | None = None
 ) -> list[ChapterRun]:
-    """Execute ``chapters`` in order, printing a time per chapter; stop at the first failure."""
+    """Execute ``chapters`` in order, printing a time per chapter; stop at the first failure.
+
+    Every chapter and the parameters are checked before the first one runs.
+    """
+    chapters = _chapter_list(chapters)
+    for chapter in chapters:
+        _check_parameters(chapter, parameters)
     runs = []
     for chapter in chapters:
         print(f"executing {chapter.name} ...", flush=True)
@@ -201,6 +211,7 @@ class CheckResult:
 
 def read_checks(notebook: nbformat.NotebookNode) -> list[tuple[bool, str]]:
     """Return ``(passed, claim)`` for every ``PASS ...`` / ``FAIL ...`` line a notebook printed."""
+    _check_notebook(notebook)
     checks = []
     for cell in notebook.cells:
         if cell.cell_type != "code":
@@ -226,12 +237,12 @@ def check_chapter(
     """
     import papermill
 
-    path = Path(path).resolve()
-    if not path.is_file():
-        raise InvalidParameterError(f"no notebook at {path}")
-    if isinstance(seed, bool) or not isinstance(seed, int) or seed < 0:
-        raise InvalidParameterError(f"seed must be an int >= 0, got {seed!r}")
+    path = _notebook_path(path)
+    if isinstance(seed, bool) or not isinstance(seed, int) or not 0 <= seed <= 2**32 - 1:
+        raise InvalidParameterError(f"seed must be an int between 0 and 2**32 - 1, got {seed!r}")
+    workspace_root = _path("workspace_root", workspace_root)
     parameters = {"SEED": seed, "MODEL_SEED": seed, "WORKSPACE_ROOT": str(workspace_root)}
+    _check_parameters(path, parameters)
     with tempfile.TemporaryDirectory(prefix="robustness-") as scratch_dir:
         scratch = Path(scratch_dir) / path.name
         error = None
@@ -261,8 +272,23 @@ def robustness(
     """Run every chapter with every seed; print a table and write it as JSON to ``report``."""
     import json
 
-    if not seeds:
-        raise InvalidParameterError("seeds must name at least one seed, got none")
+    chapters = _chapter_list(chapters)
+    if isinstance(seeds, (str, bytes)) or not isinstance(seeds, Sequence) or not seeds:
+        raise InvalidParameterError(f"seeds must be a non-empty list of ints, got {seeds!r}")
+    for seed in seeds:
+        if isinstance(seed, bool) or not isinstance(seed, int) or not 0 <= seed <= 2**32 - 1:
+            raise InvalidParameterError(
+                f"seeds must be ints between 0 and 2**32 - 1, got {seed!r} in {list(seeds)}"
+            )
+    if len(set(seeds)) != len(seeds):
+        raise InvalidParameterError(f"seeds must not repeat, got {list(seeds)}")
+    workspace_root = _path("workspace_root", workspace_root)
+    if report is not None:
+        report = _path("report", report)
+        if report.is_dir():
+            raise InvalidParameterError(f"report must be a file path, got the folder {report}")
+    for chapter in chapters:
+        _check_parameters(chapter, {"SEED": 0, "MODEL_SEED": 0, "WORKSPACE_ROOT": ""})
     results = []
     for chapter in chapters:
         for seed in seeds:
@@ -290,8 +316,96 @@ def robustness(
              "error": r.error, "failures": list(r.failures)}
             for r in results
         ]
-        report.write_text(json.dumps({"seeds": list(seeds), "results": rows}, indent=2) + "\n")
+        handle, scratch = tempfile.mkstemp(suffix=".json", prefix=".robustness-", dir=report.parent)
+        try:
+            with os.fdopen(handle, "w", encoding="utf-8") as stream:
+                stream.write(json.dumps({"seeds": list(seeds), "results": rows}, indent=2) + "\n")
+            os.replace(scratch, report)
+        finally:
+            if os.path.exists(scratch):
+                os.remove(scratch)
     return results
+
+
+def _path(name: str, value: object) -> Path:
+    if isinstance(value, bytes) or not isinstance(value, (str, os.PathLike)) or str(value) == "":
+        raise InvalidParameterError(
+            f"{name} must be a non-empty path (str or os.PathLike), got {value!r}"
+        )
+    return Path(value)
+
+
+def _notebook_path(value: object) -> Path:
+    path = _path("path", value).resolve()
+    if path.suffix != ".ipynb" or not path.is_file():
+        raise InvalidParameterError(f"no notebook at {path}; give the path of an .ipynb file")
+    return path
+
+
+def _chapter_list(chapters: object) -> list[Path]:
+    if isinstance(chapters, (str, bytes, os.PathLike)) or not isinstance(chapters, Sequence):
+        raise InvalidParameterError(
+            f"chapters must be a list of notebook paths (e.g. list_chapters()), got {chapters!r}"
+        )
+    paths = [_notebook_path(c) for c in chapters]
+    if len(set(paths)) != len(paths):
+        raise InvalidParameterError(f"chapters must not repeat, got {[p.name for p in paths]}")
+    return paths
+
+
+def _check_notebook(notebook: object) -> None:
+    if not isinstance(notebook, Mapping) or not isinstance(notebook.get("cells"), list):
+        raise InvalidParameterError(
+            f"expected a notebook (nbformat.read(...)), got {type(notebook).__name__}"
+        )
+
+
+def parameter_names(path: str | os.PathLike[str]) -> list[str]:
+    """Return the names the ``parameters`` cell of the notebook at ``path`` assigns, in order."""
+    import ast
+
+    notebook = nbformat.read(_notebook_path(path), as_version=4)
+    names: list[str] = []
+    for cell in notebook.cells:
+        if cell.cell_type == "code" and "parameters" in cell.metadata.get("tags", []):
+            try:
+                tree = ast.parse(cell.source)
+            except SyntaxError as exc:
+                raise InvalidParameterError(f"the parameters cell does not parse: {exc}") from exc
+            for node in tree.body:
+                targets = node.targets if isinstance(node, ast.Assign) else (
+                    [node.target] if isinstance(node, ast.AnnAssign) else []
+                )
+                names += [t.id for t in targets if isinstance(t, ast.Name) and t.id not in names]
+    return names
+
+
+_PARAMETER_TYPES = (str, int, float, bool, type(None), list, dict)
+
+
+def _check_parameters(path: Path, parameters: object) -> None:
+    """Refuse parameters the chapter's ``parameters`` cell does not define, before running it."""
+    if parameters is None:
+        return
+    if not isinstance(parameters, Mapping):
+        raise InvalidParameterError(
+            f"parameters must be a mapping of name to value, got {type(parameters).__name__}"
+        )
+    if not parameters:
+        return
+    accepted = parameter_names(path)
+    for name, value in parameters.items():
+        if not isinstance(name, str) or name not in accepted:
+            raise InvalidParameterError(
+                f"{path.name} has no parameter {name!r}; accepted: {accepted}"
+            )
+        if not isinstance(value, _PARAMETER_TYPES):
+            raise InvalidParameterError(
+                f"parameter {name} must be a str, number, bool, None, list or dict, got "
+                f"{type(value).__name__}"
+            )
+        if isinstance(value, float) and not math.isfinite(value):
+            raise InvalidParameterError(f"parameter {name} must be finite, got {value!r}")
 
 
 def _parse_parameter(text: str) -> tuple[str, Any]:

@@ -18,6 +18,7 @@ import importlib
 import logging
 import os
 import random
+import re
 import shutil
 import warnings
 from collections.abc import Callable
@@ -26,7 +27,11 @@ from pathlib import Path
 from typing import Any
 
 from companion.data import ChurnDataset, SimulationConfig, generate, write_dataset
-from companion.errors import InvalidParameterError, UnknownNameError, WorkspaceError
+from companion.errors import InvalidParameterError, UnknownNameError, WorkspaceError, check_int
+
+_NAME = re.compile(r"[A-Za-z][A-Za-z0-9_-]*")
+_BUILDER = re.compile(r"[A-Za-z_][\w.]*:[A-Za-z_]\w*")
+_EXPERIMENT = re.compile(r"[A-Za-z0-9][A-Za-z0-9 _.-]*")
 
 MARKER = ".companion-workspace"
 """File that marks a folder as a workspace, so only workspaces are ever wiped."""
@@ -67,7 +72,14 @@ def setup_notebook(seed: int = 0) -> None:
     Every chapter calls this first, from a hidden cell, so that all of them start alike. An
     MLflow tracking URI or experiment inherited from the shell is dropped: each chapter
     tracks to its own workspace.
+
+    This is the one deliberately global set-up of the package: it changes the process's
+    environment, random seeds, logging levels, warning filters and display options, which is
+    what a notebook kernel wants and what a library user calling the other functions never gets.
     """
+    check_int("seed", seed, minimum=0)
+    if seed > 2**32 - 1:
+        raise InvalidParameterError(f"seed must be <= 2**32 - 1 (NumPy's legacy seed), got {seed}")
     import matplotlib
     import numpy as np
     import pandas as pd
@@ -114,9 +126,48 @@ class Prerequisite:
     requires: tuple[str, ...] = ()
     description: str = ""
 
+    def __post_init__(self) -> None:
+        if not isinstance(self.name, str) or not _NAME.fullmatch(self.name):
+            raise InvalidParameterError(
+                f"prerequisite name must be letters, digits, '-' or '_' (starting with a "
+                f"letter), got {self.name!r}"
+            )
+        if not isinstance(self.builder, str) or not _BUILDER.fullmatch(self.builder):
+            raise InvalidParameterError(
+                f"builder must look like 'package.module:function', got {self.builder!r}"
+            )
+        if isinstance(self.requires, str) or not isinstance(self.requires, (tuple, list)):
+            raise InvalidParameterError(
+                f"requires must be a tuple of prerequisite names, got {self.requires!r}"
+            )
+        for requirement in self.requires:
+            if not isinstance(requirement, str):
+                raise InvalidParameterError(
+                    f"requires must hold prerequisite names (str), got {requirement!r}"
+                )
+        if len(set(self.requires)) != len(self.requires) or self.name in self.requires:
+            raise InvalidParameterError(
+                f"requires must name distinct prerequisites other than {self.name!r}, got "
+                f"{list(self.requires)}"
+            )
+        object.__setattr__(self, "requires", tuple(self.requires))
+        if not isinstance(self.description, str):
+            raise InvalidParameterError(
+                f"description must be a str, got {type(self.description).__name__}"
+            )
+
     def load(self) -> Callable[[Workspace], Any]:
+        """Import and return the builder function."""
         module, _, function = self.builder.partition(":")
-        return getattr(importlib.import_module(module), function)
+        try:
+            found = getattr(importlib.import_module(module), function)
+        except (ImportError, AttributeError) as exc:
+            raise UnknownNameError(
+                f"builder {self.builder!r} of prerequisite {self.name!r} cannot be loaded: {exc}"
+            ) from exc
+        if not callable(found):
+            raise UnknownNameError(f"builder {self.builder!r} is not a function")
+        return found
 
 
 PREREQUISITES: dict[str, Prerequisite] = {}
@@ -124,7 +175,23 @@ PREREQUISITES: dict[str, Prerequisite] = {}
 
 
 def register_prerequisite(prerequisite: Prerequisite) -> None:
-    """Add ``prerequisite`` to :data:`PREREQUISITES`, checking its requirements exist."""
+    """Add ``prerequisite`` to :data:`PREREQUISITES`, checking its requirements exist.
+
+    Registering the same definition again does nothing; another definition under a name that
+    is already taken is refused.
+    """
+    if not isinstance(prerequisite, Prerequisite):
+        raise InvalidParameterError(
+            f"expected a Prerequisite, got {prerequisite!r} of type {type(prerequisite).__name__}"
+        )
+    existing = PREREQUISITES.get(prerequisite.name)
+    if existing is not None:
+        if existing == prerequisite:
+            return
+        raise InvalidParameterError(
+            f"prerequisite {prerequisite.name!r} is already registered as {existing}; "
+            "choose another name"
+        )
     missing = [r for r in prerequisite.requires if r not in PREREQUISITES]
     if missing:
         raise UnknownNameError(
@@ -141,6 +208,17 @@ class Workspace:
     """
 
     def __init__(self, path: Path, config: SimulationConfig) -> None:
+        if not isinstance(path, (str, os.PathLike)) or not Path(path).is_dir():
+            raise WorkspaceError(
+                f"path must be an existing workspace folder (use Workspace.create), got {path!r}"
+            )
+        if not isinstance(config, SimulationConfig):
+            raise InvalidParameterError(
+                f"config must be a SimulationConfig, got {type(config).__name__}"
+            )
+        path = Path(path).resolve()
+        if not (path / MARKER).exists():
+            raise WorkspaceError(f"{path} is not a workspace (no {MARKER} file); use create()")
         self.path = path
         self.config = config
         self._built: dict[str, Any] = {}
@@ -167,13 +245,26 @@ class Workspace:
             raise InvalidParameterError(
                 f"workspace name must be non-empty letters, digits, '-' or '_', got {name!r}"
             )
+        if name in (".", "..") or name.startswith("."):
+            raise InvalidParameterError(f"workspace name must not start with '.', got {name!r}")
         if config is None:
             config = SimulationConfig()
         if not isinstance(config, SimulationConfig):
             raise InvalidParameterError(
                 f"config must be a SimulationConfig, got {type(config).__name__}"
             )
-        path = Path(root).resolve() / name
+        if isinstance(root, bytes) or not isinstance(root, (str, os.PathLike)) or str(root) == "":
+            raise InvalidParameterError(
+                f"root must be a folder path (str or os.PathLike), got {root!r}"
+            )
+        if not isinstance(fresh, bool):
+            raise InvalidParameterError(f"fresh must be True or False, got {fresh!r}")
+        root = Path(root).resolve()
+        if root.exists() and not root.is_dir():
+            raise WorkspaceError(f"root {root} exists and is not a folder; choose a folder")
+        path = root / name
+        if path.exists() and not path.is_dir():
+            raise WorkspaceError(f"{path} exists and is a file, not a workspace; choose another")
         if path.exists():
             if not (path / MARKER).exists() and any(path.iterdir()):
                 raise WorkspaceError(
@@ -232,7 +323,14 @@ class Workspace:
         return self._dir("reports")
 
     def relative(self, path: str | os.PathLike[str]) -> str:
-        """Return ``path`` relative to the workspace, for output that is the same everywhere."""
+        """Return ``path`` relative to the workspace, for output that is the same everywhere.
+
+        A path outside the workspace is returned as it is (absolute): do not print those.
+        """
+        if isinstance(path, bytes) or not isinstance(path, (str, os.PathLike)):
+            raise InvalidParameterError(
+                f"path must be a str or os.PathLike, got {path!r} of type {type(path).__name__}"
+            )
         path = Path(path).resolve()
         try:
             return f"<workspace>/{path.relative_to(self.path).as_posix()}"
@@ -249,6 +347,16 @@ class Workspace:
             raise InvalidParameterError(
                 f"require() needs at least one prerequisite; known: {sorted(PREREQUISITES)}"
             )
+        for name in names:
+            if not isinstance(name, str):
+                raise InvalidParameterError(
+                    f"prerequisite names must be str, got {name!r}; known: "
+                    f"{sorted(PREREQUISITES)}"
+                )
+            if name not in PREREQUISITES:
+                raise UnknownNameError(
+                    f"unknown prerequisite {name!r}; known: {', '.join(sorted(PREREQUISITES))}"
+                )
         values = tuple(self._build(name, ()) for name in names)
         return values[0] if len(values) == 1 else values
 
@@ -285,7 +393,12 @@ def build_data(workspace: Workspace) -> ChurnDataset:
 
 
 def build_experiment_store(workspace: Workspace) -> str:
-    """Create the workspace's MLflow SQLite store and point MLflow at it; return its URI."""
+    """Create the workspace's MLflow SQLite store and point MLflow at it; return its URI.
+
+    Pointing MLflow's process-wide tracking URI at the workspace is what this prerequisite is
+    for (a chapter then calls ``mlflow.start_run()`` as a reader would); nothing else global
+    changes.
+    """
     import mlflow
 
     disable_telemetry()
@@ -296,6 +409,13 @@ def build_experiment_store(workspace: Workspace) -> str:
 
 def ensure_experiment(workspace: Workspace, name: str) -> str:
     """Return the id of MLflow experiment ``name``, creating it with artifacts in the workspace."""
+    if not isinstance(workspace, Workspace):
+        raise InvalidParameterError(f"expected a Workspace, got {type(workspace).__name__}")
+    if not isinstance(name, str) or not _EXPERIMENT.fullmatch(name) or ".." in name:
+        raise InvalidParameterError(
+            f"experiment name must be letters, digits, spaces, '-', '_' or '.' (no '..'), "
+            f"got {name!r}"
+        )
     from companion.tracking import ensure_experiment_at
 
     location = (workspace.artifact_root / str(name).replace(" ", "-")).as_uri()

@@ -25,7 +25,10 @@ def small_notebook(path: Path, body: str) -> Path:
     nb = new_notebook(
         cells=[
             new_markdown_cell("# Demo {#sec-demo}"),
-            new_code_cell("X = 2", metadata={"tags": ["parameters"]}),
+            new_code_cell(
+                "X = 2\nSEED = 0\nMODEL_SEED = 0\nWORKSPACE_ROOT = 'build'",
+                metadata={"tags": ["parameters"]},
+            ),
             new_code_cell(body),
         ],
         metadata={"kernelspec": {"name": "python3", "display_name": "Python 3", "language": "python"}},
@@ -175,7 +178,76 @@ def test_a_chapter_that_errors_or_prints_no_check_is_not_ok(tmp_path):
     assert not result.ok and "RuntimeError: broken" in result.error
     quiet = small_notebook(tmp_path / "02-demo.ipynb", "print('hello')")
     assert runner.check_chapter(quiet, 1, tmp_path / "ws").error == "the chapter printed no PASS/FAIL check"
-    with pytest.raises(InvalidParameterError, match="seed must be an int >= 0, got -1"):
+    with pytest.raises(InvalidParameterError, match=r"seed must be an int between 0 and 2\*\*32 - 1, got -1"):
         runner.check_chapter(quiet, -1, tmp_path / "ws")
-    with pytest.raises(InvalidParameterError, match="seeds must name at least one seed"):
+    with pytest.raises(InvalidParameterError, match="seeds must be a non-empty list of ints"):
         runner.robustness([quiet], [], tmp_path / "ws")
+
+
+# --------------------------------------------------------------------------- bad input, checked first
+
+
+def test_parameter_names_reads_the_parameters_cell(tmp_path):
+    chapter = small_notebook(tmp_path / "01-demo.ipynb", "print(X)")
+    assert runner.parameter_names(chapter) == ["X", "SEED", "MODEL_SEED", "WORKSPACE_ROOT"]
+    assert runner.parameter_names(CHAPTER_1)[:3] == ["WORKSPACE_ROOT", "N_CUSTOMERS", "SEED"]
+
+
+def test_execute_refuses_unknown_or_unusable_parameters_before_starting_a_kernel(tmp_path):
+    chapter = small_notebook(tmp_path / "01-demo.ipynb", "open('ran.txt', 'w').write('x')")
+    before = digest(chapter)
+    with pytest.raises(InvalidParameterError, match=r"01-demo.ipynb has no parameter 'SEEDS'; accepted: \['X', 'SEED'"):
+        runner.execute(chapter, parameters={"SEEDS": 3})
+    with pytest.raises(InvalidParameterError, match="parameter X must be finite, got nan"):
+        runner.execute(chapter, parameters={"X": float("nan")})
+    with pytest.raises(InvalidParameterError, match="parameter X must be a str, number, bool, None, list or dict, got set"):
+        runner.execute(chapter, parameters={"X": {1}})
+    with pytest.raises(InvalidParameterError, match="output must be a notebook file path ending in .ipynb"):
+        runner.execute(chapter, output=tmp_path / "out.txt")
+    (tmp_path / "notes.txt").write_text("x")
+    with pytest.raises(InvalidParameterError, match="no notebook at .*give the path of an .ipynb file"):
+        runner.execute(tmp_path / "notes.txt")
+    with pytest.raises(InvalidParameterError, match="path must be a non-empty path"):
+        runner.execute(None)
+    assert digest(chapter) == before and not (tmp_path / "ran.txt").exists()
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["01-demo.ipynb", "notes.txt"]
+
+
+def test_run_all_checks_every_chapter_before_running_the_first(tmp_path):
+    first = small_notebook(tmp_path / "01-demo.ipynb", "open('ran.txt', 'w').write('x')")
+    with pytest.raises(InvalidParameterError, match="no notebook at"):
+        runner.run_all([first, tmp_path / "02-missing.ipynb"])
+    with pytest.raises(InvalidParameterError, match="has no parameter 'Y'"):
+        runner.run_all([first], {"Y": 1})
+    with pytest.raises(InvalidParameterError, match="chapters must not repeat"):
+        runner.run_all([first, first])
+    with pytest.raises(InvalidParameterError, match="chapters must be a list of notebook paths"):
+        runner.run_all(str(first))
+    assert not (tmp_path / "ran.txt").exists()
+
+
+def test_robustness_checks_seeds_chapters_and_report_first(tmp_path):
+    chapter = small_notebook(tmp_path / "01-demo.ipynb", "open('ran.txt', 'w').write('x')")
+    bare = tmp_path / "02-bare.ipynb"
+    nbformat.write(new_notebook(cells=[new_code_cell("X = 1", metadata={"tags": ["parameters"]})]), bare)
+    ws = tmp_path / "ws"
+    for seeds, message in [([1, 1], "seeds must not repeat"), ([True], "got True"),
+                           ("12", "non-empty list of ints"), ([-3], "got -3")]:
+        with pytest.raises(InvalidParameterError, match=message):
+            runner.robustness([chapter], seeds, ws)
+    with pytest.raises(InvalidParameterError, match="report must be a file path"):
+        runner.robustness([chapter], [1], ws, report=tmp_path)
+    with pytest.raises(InvalidParameterError, match="02-bare.ipynb has no parameter 'SEED'"):
+        runner.robustness([chapter, bare], [1], ws)
+    with pytest.raises(InvalidParameterError, match="workspace_root must be a non-empty path"):
+        runner.check_chapter(chapter, 1, None)
+    assert not (tmp_path / "ran.txt").exists() and not ws.exists()
+
+
+def test_notebook_readers_refuse_what_is_not_a_notebook():
+    with pytest.raises(InvalidParameterError, match="expected a notebook .*got str"):
+        runner.read_checks("01-level-0-manual.ipynb")
+    with pytest.raises(InvalidParameterError, match="expected a notebook .*got list"):
+        runner.normalise([])
+    with pytest.raises(InvalidParameterError, match="directory must be a non-empty path"):
+        runner.list_chapters(3)

@@ -163,3 +163,103 @@ def test_setup_notebook_drops_inherited_mlflow_targets(monkeypatch):
     assert "MLFLOW_EXPERIMENT_ID" not in os.environ and "MLFLOW_TRACKING_URI" not in os.environ
     assert os.environ["MLFLOW_LOGGING_LEVEL"] == "ERROR"
     assert os.environ["MLFLOW_SUPPRESS_PRINTING_URL_TO_STDOUT"] == "true"
+
+
+# --------------------------------------------------------------------------- bad input, everywhere
+
+
+@pytest.mark.parametrize(
+    ("kwargs", "message"),
+    [
+        ({"name": "", "builder": "x:y"}, "prerequisite name must be letters"),
+        ({"name": "a b", "builder": "x:y"}, "prerequisite name must be letters"),
+        ({"name": 3, "builder": "x:y"}, "got 3"),
+        ({"name": "a", "builder": "module_only"}, "builder must look like 'package.module:function'"),
+        ({"name": "a", "builder": "x:y:z"}, "got 'x:y:z'"),
+        ({"name": "a", "builder": "x:y", "requires": "data"}, "requires must be a tuple"),
+        ({"name": "a", "builder": "x:y", "requires": ("data", "data")}, "distinct prerequisites"),
+        ({"name": "a", "builder": "x:y", "requires": ("a",)}, "other than 'a'"),
+        ({"name": "a", "builder": "x:y", "requires": (None,)}, "got None"),
+        ({"name": "a", "builder": "x:y", "description": 5}, "description must be a str"),
+    ],
+)
+def test_a_prerequisite_is_checked_when_it_is_defined(kwargs, message):
+    with pytest.raises(InvalidParameterError, match=message):
+        Prerequisite(**kwargs)
+
+
+def test_a_builder_that_cannot_be_loaded_is_named():
+    with pytest.raises(UnknownNameError, match="builder 'no_such_module:f' of prerequisite 'a' cannot be loaded"):
+        Prerequisite("a", "no_such_module:f").load()
+    with pytest.raises(UnknownNameError, match="builder 'companion.workspace:nothing'"):
+        Prerequisite("a", "companion.workspace:nothing").load()
+    assert Prerequisite("a", "companion.workspace:build_data").load() is workspace.build_data
+
+
+def test_registering_twice_is_idempotent_and_a_clash_is_refused(monkeypatch):
+    monkeypatch.setattr(workspace, "PREREQUISITES", dict(workspace.PREREQUISITES))
+    before = dict(workspace.PREREQUISITES)
+    workspace.register_prerequisite(workspace.PREREQUISITES["data"])  # same definition: no-op
+    assert workspace.PREREQUISITES == before
+    with pytest.raises(InvalidParameterError, match="prerequisite 'data' is already registered"):
+        workspace.register_prerequisite(Prerequisite("data", "x:y"))
+    with pytest.raises(InvalidParameterError, match="expected a Prerequisite, got 'data' of type str"):
+        workspace.register_prerequisite("data")
+    assert workspace.PREREQUISITES == before
+
+
+def test_create_refuses_bad_roots_and_flags_before_touching_disk(tmp_path):
+    afile = tmp_path / "file.txt"
+    afile.write_text("x")
+    with pytest.raises(InvalidParameterError, match="root must be a folder path"):
+        Workspace.create("a", root=None, config=SMALL)
+    with pytest.raises(WorkspaceError, match="exists and is not a folder"):
+        Workspace.create("a", root=afile, config=SMALL)
+    with pytest.raises(InvalidParameterError, match="fresh must be True or False, got 'yes'"):
+        Workspace.create("a", root=tmp_path, config=SMALL, fresh="yes")
+    with pytest.raises(InvalidParameterError, match="workspace name must"):
+        Workspace.create("..", root=tmp_path, config=SMALL)
+    (tmp_path / "taken").write_text("a file")
+    with pytest.raises(WorkspaceError, match="exists and is a file"):
+        Workspace.create("taken", root=tmp_path, config=SMALL)
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["file.txt", "taken"]
+
+
+def test_the_constructor_only_opens_an_existing_workspace(tmp_path):
+    with pytest.raises(WorkspaceError, match="use Workspace.create"):
+        Workspace(tmp_path / "missing", SMALL)
+    with pytest.raises(WorkspaceError, match="is not a workspace"):
+        Workspace(tmp_path, SMALL)
+    ws = Workspace.create("a", root=tmp_path, config=SMALL)
+    with pytest.raises(InvalidParameterError, match="config must be a SimulationConfig, got NoneType"):
+        Workspace(ws.path, None)
+    assert Workspace(ws.path, SMALL).path == ws.path
+
+
+def test_require_checks_every_name_before_building_any(tmp_path):
+    ws = Workspace.create("a", root=tmp_path, config=SMALL)
+    with pytest.raises(UnknownNameError, match="unknown prerequisite 'nope'"):
+        ws.require("data", "nope")
+    with pytest.raises(InvalidParameterError, match=r"prerequisite names must be str, got \['data'\]"):
+        ws.require(["data"])
+    assert ws.built() == [] and list(ws.data_dir.iterdir()) == []
+    with pytest.raises(InvalidParameterError, match="path must be a str or os.PathLike, got None"):
+        ws.relative(None)
+
+
+@pytest.mark.parametrize("name", ["../outside", "a'b", "", "a/b", 5, " lead"])
+def test_experiment_names_that_could_escape_or_break_are_refused_first(tmp_path, name):
+    ws = Workspace.create("a", root=tmp_path, config=SMALL)
+    with pytest.raises(InvalidParameterError, match="experiment name must be"):
+        workspace.ensure_experiment(ws, name)
+    assert ws.built() == [] and not ws.mlflow_db.exists()
+    with pytest.raises(InvalidParameterError, match="expected a Workspace, got str"):
+        workspace.ensure_experiment("ws", "churn")
+
+
+def test_setup_notebook_refuses_a_bad_seed_before_changing_anything():
+    before = dict(os.environ)
+    for seed in (-1, 2**32, 1.5, True):
+        with pytest.raises(InvalidParameterError, match="seed must be"):
+            workspace.setup_notebook(seed)
+    assert dict(os.environ) == before
