@@ -166,6 +166,14 @@ class SimulationConfig:
             raise InvalidParameterError(
                 f"end {end!r} must be at least one month after start {start!r}"
             )
+        if isinstance(start, pd.Timestamp):
+            start = str(first.date()) if first == first.normalize() else first.isoformat()
+        known = [f.name for f in dataclasses.fields(cls)]
+        unknown = sorted(set(params) - set(known))
+        if unknown:
+            raise InvalidParameterError(
+                f"unknown simulation parameter(s) {unknown}; accepted: {known}"
+            )
         return cls(start=start, months=months, **params)
 
     @property
