@@ -12,12 +12,16 @@ make that true:
   an absolute path to the uncommitted ``.dvc/config.local``: DVC resolves a relative remote URL
   against the filesystem root for revisions other than the working copy (``dvc push -T`` with
   ``url = ../remote`` writes to ``/remote``), so the local setting keeps every push inside the
-  workspace.
+  workspace. DVC's own per-repo state (its "site cache", ``/var/tmp/dvc`` by default) is kept
+  in the repo too: ``core.site_cache_dir`` in ``.dvc/config.local`` (:data:`SITE_CACHE_DIR`).
+  Each stage lists the companion modules it runs as dependencies (:data:`STAGE_CODE`), so a
+  change of code shows in ``dvc status`` (:func:`summarize_status` counts it) and reruns it.
 - **Delta Lake versions**: monthly activity appended to a Delta table, one version per month,
   read as of a version or a commit time (:func:`append_month`, :func:`read_delta`).
 - **Manifests and lineage**: every snapshot carries a JSON manifest (content hash, rows,
   schema, generating parameters); a training run logs its input dataset, the git commit and the
-  DVC tag to MLflow, with the model's ROC AUC and its 95% interval (:func:`train_and_log`), so
+  DVC tag to MLflow, the SHA-256 of the code that trained it (:func:`code_version`), with the
+  model's ROC AUC and its 95% interval (:func:`train_and_log`), so
   :func:`trace_run` can answer from the stores alone which data and which code produced a model.
 - **Comparing data versions**: :func:`compare_exports` trains the same model on several exports
   and scores them all on one later month none of them has seen, with paired intervals on the
