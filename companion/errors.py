@@ -65,8 +65,12 @@ def check_choice(name: str, value: Any, accepted: Iterable[str]) -> str:
         'logistic'
     """
     accepted = list(accepted)
-    if value not in accepted:
+    # Compare only with values of the same type: a DataFrame or list passed by mistake must
+    # get this message, not pandas' "truth value is ambiguous" or "unhashable type".
+    if not any(isinstance(value, type(a)) and value == a for a in accepted):
+        simple = value is None or isinstance(value, (str, bytes, int, float))
+        shown = repr(value) if simple else f"of type {type(value).__name__}"
         raise UnknownNameError(
-            f"{name} {value!r} is not known; accepted: {', '.join(map(repr, accepted))}"
+            f"{name} {shown} is not known; accepted: {', '.join(map(repr, accepted))}"
         )
     return value

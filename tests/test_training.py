@@ -214,3 +214,10 @@ def test_any_set_of_snapshots_gives_exactly_their_labelled_rows(dataset, frame, 
     assert part.sort_values(key).reset_index(drop=True).equals(
         expected.sort_values(key).reset_index(drop=True)
     )
+
+
+def test_a_name_of_the_wrong_type_gets_the_same_clear_error():
+    with pytest.raises(UnknownNameError, match="model kind of type DataFrame is not known; accepted: 'logistic', 'gbm'"):
+        make_model(pd.DataFrame())
+    with pytest.raises(UnknownNameError, match="model kind of type list is not known"):
+        make_model(["gbm"])
