@@ -31,13 +31,14 @@ Example:
 from __future__ import annotations
 
 import math
-from collections.abc import Callable, Iterable, Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 
 import numpy as np
 import pandas as pd
 from scipy import stats
 
+from companion.data import check_timestamps
 from companion.errors import InvalidParameterError, check_int
 
 LEVEL = 0.95
@@ -640,33 +641,6 @@ class ScenarioContributions:
         return float(self.monthly.attrs.get("level", LEVEL))
 
 
-def _stamps(name: str, values: object, allow_empty: bool = False) -> pd.DatetimeIndex:
-    """Return ``values`` as distinct naive timestamps, or raise naming the bad one."""
-    if isinstance(values, (str, bytes, pd.Timestamp)) or not isinstance(values, Iterable):
-        raise InvalidParameterError(
-            f"{name} must be a list of snapshot timestamps, got {values!r} of type "
-            f"{type(values).__name__}"
-        )
-    stamps = []
-    for value in values:
-        try:
-            stamp = pd.Timestamp(value)
-        except (ValueError, TypeError) as exc:
-            raise InvalidParameterError(f"{name} holds {value!r}, not a timestamp") from exc
-        if pd.isna(stamp) or stamp.tz is not None:
-            raise InvalidParameterError(
-                f"{name} holds {value!r}; accepted: timestamps without a time zone"
-            )
-        stamps.append(stamp)
-    index = pd.DatetimeIndex(stamps)
-    repeated = index[index.duplicated()].unique()
-    if len(repeated):
-        raise InvalidParameterError(
-            f"{name} repeats {[str(s.date()) for s in repeated]}; each month may appear once"
-        )
-    return index
-
-
 def _period_auc(frame: pd.DataFrame, columns: list[str]) -> tuple[np.ndarray, np.ndarray]:
     y, arrays = _labels_scores(frame["churned_30d"].to_numpy(), *[frame[c] for c in columns])
     codes = _group_codes(frame["customer_id"].to_numpy(), y.size)
@@ -715,7 +689,7 @@ def scenario_contributions(
         raise InvalidParameterError(
             f"model must have predict_proba, got {type(model).__name__}"
         )
-    wanted = list(_stamps("snapshots", snapshots, allow_empty=True))
+    wanted = list(check_timestamps("snapshots", snapshots, allow_empty=True))
     if not wanted:
         raise InvalidParameterError("snapshots must name at least one month")
     unknown = [str(s.date()) for s in wanted if s not in dataset.snapshots]
@@ -734,7 +708,7 @@ def scenario_contributions(
     for name, months in periods.items():
         if not isinstance(name, str) or not name:
             raise InvalidParameterError(f"period names must be non-empty str, got {name!r}")
-        stamps = list(_stamps(f"period {name!r}", months, allow_empty=True))
+        stamps = list(check_timestamps(f"period {name!r}", months, allow_empty=True))
         outside = [str(s.date()) for s in stamps if s not in wanted]
         if not stamps or outside:
             raise InvalidParameterError(

@@ -28,7 +28,7 @@ from sklearn.metrics import average_precision_score, brier_score_loss, roc_auc_s
 from sklearn.pipeline import Pipeline
 from sklearn.preprocessing import OneHotEncoder, StandardScaler
 
-from companion.data import ChurnDataset, check_dataset, monthly_fee_at
+from companion.data import ChurnDataset, check_dataset, check_timestamps, monthly_fee_at
 from companion.errors import InvalidParameterError, check_choice, check_int
 
 WINDOW_WEEKS = 4
@@ -68,7 +68,7 @@ def snapshot_features(
     check_dataset(dataset)
     check_int("window_weeks", window_weeks, minimum=1)
     known = pd.DatetimeIndex(dataset.snapshots)
-    wanted = known if snapshots is None else _timestamps("snapshots", snapshots)
+    wanted = known if snapshots is None else check_timestamps("snapshots", snapshots)
     unknown = wanted.difference(known)
     if len(unknown):
         raise InvalidParameterError(
@@ -193,8 +193,8 @@ def time_split(
         raise InvalidParameterError(
             "frame has no snapshot_timestamp column; build it with snapshot_features()"
         )
-    train_ts = _timestamps("train_snapshots", train_snapshots)
-    test_ts = _timestamps("test_snapshot", [test_snapshot])[0]
+    train_ts = check_timestamps("train_snapshots", train_snapshots)
+    test_ts = check_timestamps("test_snapshot", [test_snapshot])[0]
     if len(train_ts) and train_ts.max() >= test_ts:
         raise InvalidParameterError(
             f"test snapshot {test_ts.date()} must come after every training snapshot "
@@ -232,35 +232,3 @@ def _check_frame(frame: pd.DataFrame, two_classes: bool = False) -> None:
             f"frame's {len(frame)} rows hold a single class ({TARGET} = {labels.iloc[0]}); "
             "training and evaluation need churners and stayers"
         )
-
-
-def _timestamps(name: str, values: object) -> pd.DatetimeIndex:
-    """Return ``values`` as distinct time-zone-naive timestamps, or raise naming the bad one."""
-    if isinstance(values, (str, bytes, pd.Timestamp)) or not isinstance(values, Iterable):
-        raise InvalidParameterError(
-            f"{name} must be a list of snapshot timestamps (e.g. dataset.snapshots[:3]), got "
-            f"{values!r} of type {type(values).__name__}"
-        )
-    stamps = []
-    for value in values:
-        try:
-            stamp = pd.Timestamp(value)
-        except (ValueError, TypeError) as exc:
-            raise InvalidParameterError(
-                f"{name} holds {value!r}, which is not a timestamp like '2025-03-01'"
-            ) from exc
-        if pd.isna(stamp) or stamp.tz is not None:
-            raise InvalidParameterError(
-                f"{name} holds {value!r}; accepted: timestamps without a time zone"
-            )
-        stamps.append(stamp)
-    if not stamps:
-        raise InvalidParameterError(f"{name} must name at least one snapshot, got none")
-    index = pd.DatetimeIndex(stamps)
-    repeated = index[index.duplicated()].unique()
-    if len(repeated):
-        raise InvalidParameterError(
-            f"{name} repeats {[str(s.date()) for s in repeated]}; each snapshot may appear once "
-            "(a repeated snapshot would count its rows twice)"
-        )
-    return index
