@@ -24,7 +24,7 @@ import hashlib
 import os
 import shutil
 import tempfile
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -32,7 +32,8 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from companion.errors import InvalidParameterError, UnknownNameError, check_choice, check_int
+from companion.core.checks import check_choice, check_int
+from companion.errors import InvalidParameterError, UnknownNameError
 
 SCENARIOS: tuple[str, ...] = ("covariate", "concept", "quality")
 """Drift scenarios the simulation knows, each with a known onset."""
@@ -404,43 +405,6 @@ class _TimeGrid:
     @property
     def first_week_start(self) -> np.datetime64:
         return self.week_end[0] - np.timedelta64(7, "D")
-
-
-def check_timestamps(name: str, values: object, allow_empty: bool = False) -> pd.DatetimeIndex:
-    """Return ``values`` as distinct time-zone-naive timestamps, or raise naming the bad one.
-
-    Example:
-        >>> list(check_timestamps("snapshots", ["2025-02-01"]).strftime("%Y-%m-%d"))
-        ['2025-02-01']
-    """
-    if isinstance(values, (str, bytes, pd.Timestamp)) or not isinstance(values, Iterable):
-        raise InvalidParameterError(
-            f"{name} must be a list of snapshot timestamps (e.g. dataset.snapshots[:3]), got "
-            f"{values!r} of type {type(values).__name__}"
-        )
-    stamps = []
-    for value in values:
-        try:
-            stamp = pd.Timestamp(value)
-        except (ValueError, TypeError) as exc:
-            raise InvalidParameterError(
-                f"{name} holds {value!r}, which is not a timestamp like '2025-03-01'"
-            ) from exc
-        if pd.isna(stamp) or stamp.tz is not None:
-            raise InvalidParameterError(
-                f"{name} holds {value!r}; accepted: timestamps without a time zone"
-            )
-        stamps.append(stamp)
-    if not stamps and not allow_empty:
-        raise InvalidParameterError(f"{name} must name at least one snapshot, got none")
-    index = pd.DatetimeIndex(stamps)
-    repeated = index[index.duplicated()].unique()
-    if len(repeated):
-        raise InvalidParameterError(
-            f"{name} repeats {[str(s.date()) for s in repeated]}; each snapshot may appear once "
-            "(a repeated snapshot would count its rows twice)"
-        )
-    return index
 
 
 def _parse_date(name: str, value: object) -> pd.Timestamp:

@@ -1,13 +1,12 @@
 """Errors raised by the companion package.
 
 Every error names the bad value and says what is accepted, so that a reader who passes the
-wrong thing learns how to fix it from the message alone.
+wrong thing learns how to fix it from the message alone. Each class is a failure a caller can
+catch on its own: a bad argument, an unknown name, a git or DVC command that failed, a server
+that would not start, a lineage that does not hold, a lock not acquired in time.
 """
 
 from __future__ import annotations
-
-from collections.abc import Iterable
-from typing import Any
 
 
 class CompanionError(Exception):
@@ -29,6 +28,30 @@ class WorkspaceError(CompanionError, RuntimeError):
     """A workspace is missing, misplaced or in a state a chapter cannot build on."""
 
 
+class GitError(CompanionError, RuntimeError):
+    """A git command failed; the message carries the command and git's own words."""
+
+
+class DvcError(CompanionError, RuntimeError):
+    """A DVC operation failed (reproduce, push, pull, checkout); the message says which."""
+
+
+class LineageError(CompanionError, RuntimeError):
+    """Recorded lineage does not hold: a file does not match its manifest or a run its inputs."""
+
+
+class TrackingError(CompanionError, RuntimeError):
+    """MLflow tracking cannot do what was asked: no active run, a run in another store, ..."""
+
+
+class ServerError(CompanionError, RuntimeError):
+    """A server process did not start, did not become healthy in time, or died."""
+
+
+class LockTimeoutError(CompanionError, TimeoutError):
+    """A lock (the registry's, a workspace's) was not acquired within its timeout."""
+
+
 class NotebookExecutionError(CompanionError, RuntimeError):
     """A chapter notebook failed while it was executed."""
 
@@ -39,38 +62,3 @@ class PromotionRefusedError(CompanionError, RuntimeError):
 
 class RowsDroppedError(CompanionError, RuntimeError):
     """A feature store returned fewer rows than it was asked for (past-TTL rows were dropped)."""
-
-
-def check_int(name: str, value: Any, *, minimum: int | None = None) -> int:
-    """Return ``value`` if it is an int (not a bool) of at least ``minimum``.
-
-    Example:
-        >>> check_int("n_customers", 10, minimum=1)
-        10
-    """
-    if isinstance(value, bool) or not isinstance(value, int):
-        raise InvalidParameterError(
-            f"{name} must be an int, got {value!r} of type {type(value).__name__}"
-        )
-    if minimum is not None and value < minimum:
-        raise InvalidParameterError(f"{name} must be >= {minimum}, got {value}")
-    return value
-
-
-def check_choice(name: str, value: Any, accepted: Iterable[str]) -> str:
-    """Return ``value`` if it is one of ``accepted``; raise naming both otherwise.
-
-    Example:
-        >>> check_choice("kind", "logistic", ["logistic", "gbm"])
-        'logistic'
-    """
-    accepted = list(accepted)
-    # Compare only with values of the same type: a DataFrame or list passed by mistake must
-    # get this message, not pandas' "truth value is ambiguous" or "unhashable type".
-    if not any(isinstance(value, type(a)) and value == a for a in accepted):
-        simple = value is None or isinstance(value, (str, bytes, int, float))
-        shown = repr(value) if simple else f"of type {type(value).__name__}"
-        raise UnknownNameError(
-            f"{name} {shown} is not known; accepted: {', '.join(map(repr, accepted))}"
-        )
-    return value

@@ -38,8 +38,8 @@ import numpy as np
 import pandas as pd
 from scipy import stats
 
-from companion.data import check_timestamps
-from companion.errors import InvalidParameterError, check_int
+from companion.core.checks import check_int, check_timestamps
+from companion.errors import InvalidParameterError
 
 LEVEL = 0.95
 """Confidence level of every interval in the book."""

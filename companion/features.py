@@ -46,14 +46,9 @@ from sklearn.compose import ColumnTransformer
 from sklearn.metrics import average_precision_score, roc_auc_score
 from sklearn.pipeline import Pipeline
 
+from companion.core.checks import check_choice, check_int
 from companion.data import ChurnDataset
-from companion.errors import (
-    InvalidParameterError,
-    RowsDroppedError,
-    UnknownNameError,
-    check_choice,
-    check_int,
-)
+from companion.errors import InvalidParameterError, RowsDroppedError, UnknownNameError
 from companion.evaluation import LEVEL, Estimate, auc_interval
 from companion.training import CATEGORICAL_FEATURES, TARGET, make_model
 

@@ -60,14 +60,13 @@ from typing import TYPE_CHECKING, Any
 
 import pandas as pd
 
+from companion.core.checks import check_choice, check_int
 from companion.data import ChurnDataset, content_hash
 from companion.errors import (
     InvalidParameterError,
     PromotionRefusedError,
     UnknownNameError,
     WorkspaceError,
-    check_choice,
-    check_int,
 )
 from companion.evaluation import Estimate, auc_difference, auc_interval
 from companion.features import FEATURE_VERSIONS

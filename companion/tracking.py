@@ -50,13 +50,8 @@ from typing import TYPE_CHECKING, Any
 
 import pandas as pd
 
-from companion.errors import (
-    InvalidParameterError,
-    UnknownNameError,
-    WorkspaceError,
-    check_choice,
-    check_int,
-)
+from companion.core.checks import check_choice, check_int
+from companion.errors import InvalidParameterError, UnknownNameError, WorkspaceError
 from companion.evaluation import LEVEL, Estimate, auc_difference, auc_interval
 from companion.training import FEATURES, MODEL_KINDS, TARGET, evaluate, make_model, train
 from companion.workspace import QUIET_LOGS

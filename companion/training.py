@@ -28,8 +28,9 @@ from sklearn.metrics import average_precision_score, brier_score_loss, roc_auc_s
 from sklearn.pipeline import Pipeline
 from sklearn.preprocessing import OneHotEncoder, StandardScaler
 
-from companion.data import ChurnDataset, check_dataset, check_timestamps, monthly_fee_at
-from companion.errors import InvalidParameterError, check_choice, check_int
+from companion.core.checks import check_choice, check_int, check_timestamps
+from companion.data import ChurnDataset, check_dataset, monthly_fee_at
+from companion.errors import InvalidParameterError
 
 WINDOW_WEEKS = 4
 ACTIVITY_AGGREGATES = {

@@ -26,8 +26,9 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from companion.core.checks import check_int
 from companion.data import ChurnDataset, SimulationConfig, generate, write_dataset
-from companion.errors import InvalidParameterError, UnknownNameError, WorkspaceError, check_int
+from companion.errors import InvalidParameterError, UnknownNameError, WorkspaceError
 
 _NAME = re.compile(r"[A-Za-z][A-Za-z0-9_-]*")
 _BUILDER = re.compile(r"[A-Za-z_][\w.]*:[A-Za-z_]\w*")

@@ -1,0 +1,134 @@
+"""The offline environment of the stack, and the one way to quiet a library.
+
+:data:`OFFLINE_ENV` is the single list of environment variables that keep every tool of the
+book offline, telemetry-free and quiet. The Makefile exports the same list (a test keeps the
+two in step), a chapter's kernel gets it from :func:`companion.workspace.setup_notebook`, and
+server processes started by the companion inherit it.
+
+:func:`quiet` is the one mechanism that silences libraries: scoped (levels come back when the
+block ends), nested and thread-safe (a reference count per logger, so the outermost block
+restores the level it found), and usable as a decorator.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import io
+import logging
+import os
+import threading
+from collections.abc import Iterator, Mapping
+
+__all__ = ["NOISY_LOGGERS", "OFFLINE_ENV", "apply_offline_env", "offline_env", "quiet"]
+
+OFFLINE_ENV: Mapping[str, str] = {
+    # Telemetry off: MLflow, DVC, Feast, and every tool that honours DO_NOT_TRACK (Evidently).
+    "MLFLOW_DISABLE_TELEMETRY": "true",
+    "DO_NOT_TRACK": "1",
+    "DVC_NO_ANALYTICS": "1",
+    "FEAST_USAGE": "False",
+    # Offline: no model hub downloads, no git password prompt that would hang a run.
+    "HF_HUB_OFFLINE": "1",
+    "GIT_TERMINAL_PROMPT": "0",
+    # Quiet: MLflow reads these when it is imported and when a run ends (no INFO logs, no
+    # "View run" links, no progress bars in a chapter's output).
+    "MLFLOW_LOGGING_LEVEL": "ERROR",
+    "MLFLOW_SUPPRESS_PRINTING_URL_TO_STDOUT": "true",
+    "MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR": "false",
+    # The Jupyter kernel's debugger warns about frozen modules on stderr without it.
+    "PYDEVD_DISABLE_FILE_VALIDATION": "1",
+}
+"""Every environment variable the book sets, with its value. The Makefile exports the same."""
+
+NOISY_LOGGERS = ("mlflow", "alembic", "feast", "dvc", "evidently", "urllib3", "py4j", "kfp")
+"""Loggers of the stack that speak at INFO or WARNING about things a reader need not see."""
+
+
+def offline_env() -> dict[str, str]:
+    """Return a copy of :data:`OFFLINE_ENV`, e.g. to merge into a child process's environment.
+
+    Example:
+        >>> offline_env()["DO_NOT_TRACK"]
+        '1'
+    """
+    return dict(OFFLINE_ENV)
+
+
+def apply_offline_env() -> dict[str, str]:
+    """Set :data:`OFFLINE_ENV` in this process's environment and return what was set.
+
+    Call it before the tools are imported: MLflow and Feast read some of these at import.
+    """
+    os.environ.update(OFFLINE_ENV)
+    return offline_env()
+
+
+_LOCK = threading.RLock()
+_DEPTH: dict[str, int] = {}
+_SAVED: dict[str, int] = {}
+
+
+def _lower(names: tuple[str, ...], level: int) -> None:
+    with _LOCK:
+        for name in names:
+            logger = logging.getLogger(name)
+            if _DEPTH.get(name, 0) == 0:
+                _SAVED[name] = logger.level
+            _DEPTH[name] = _DEPTH.get(name, 0) + 1
+            # A level set by an outer block may be stricter: never make a logger louder.
+            logger.setLevel(max(level, logger.level))
+
+
+def _restore(names: tuple[str, ...]) -> None:
+    with _LOCK:
+        for name in names:
+            _DEPTH[name] -= 1
+            if _DEPTH[name] == 0:
+                del _DEPTH[name]
+                logging.getLogger(name).setLevel(_SAVED.pop(name))
+
+
+def _capture_displays() -> contextlib.AbstractContextManager[object]:
+    """In a notebook, rich displays (DVC's status spinner) bypass ``sys.stdout``: catch them."""
+    try:
+        from IPython.utils.capture import capture_output
+    except ImportError:  # pragma: no cover - IPython comes with the book's stack
+        return contextlib.nullcontext()
+    return capture_output()
+
+
+@contextlib.contextmanager
+def quiet(
+    *loggers: str, level: int = logging.ERROR, capture_output: bool = False
+) -> Iterator[io.StringIO]:
+    """Raise ``loggers`` to ``level`` for the block, and optionally capture what is printed.
+
+    Args:
+        loggers: logger names (default: :data:`NOISY_LOGGERS`).
+        level: messages below it are dropped while the block runs (errors still raise).
+        capture_output: also send ``sys.stdout``/``sys.stderr`` (and, in a notebook, rich
+            displays such as progress spinners) to the returned buffer instead of the reader.
+
+    Yields:
+        The buffer that holds captured output (empty unless ``capture_output``).
+
+    Example:
+        >>> with quiet("mlflow"):
+        ...     logging.getLogger("mlflow").getEffectiveLevel() >= logging.ERROR
+        True
+    """
+    names = loggers or NOISY_LOGGERS
+    sink = io.StringIO()
+    _lower(names, level)
+    try:
+        if not capture_output:
+            yield sink
+            return
+        with (
+            _capture_displays(),
+            contextlib.redirect_stdout(sink),
+            contextlib.redirect_stderr(sink),
+        ):
+            yield sink
+    finally:
+        _restore(names)
