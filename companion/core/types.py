@@ -13,8 +13,6 @@ from typing import TYPE_CHECKING, Any, Protocol, runtime_checkable
 if TYPE_CHECKING:  # pragma: no cover - annotations only
     import os
 
-    from companion.data import SimulationConfig
-
 __all__ = ["WorkspaceLike"]
 
 
@@ -34,7 +32,7 @@ class WorkspaceLike(Protocol):
     def path(self) -> Path: ...
 
     @property
-    def config(self) -> SimulationConfig: ...
+    def config(self) -> Any: ...  # a companion.data.SimulationConfig (data is a layer above)
 
     @property
     def data_dir(self) -> Path: ...
