@@ -5,15 +5,21 @@ BIN    := $(abspath $(VENV)/bin)
 STAMP  := $(VENV)/.installed
 NBVAL  := --nbval --nbval-current-env --nbval-sanitize-with tests/nbval_sanitize.cfg
 
-# The venv's tools (uvicorn, dvc, mlflow) must be found by name; telemetry stays off.
+# The venv's tools (uvicorn, dvc, mlflow) must be found by name. The stack runs offline, without
+# telemetry, and quiet: these are companion.core.env.OFFLINE_ENV, kept in step by a test.
 export PATH := $(BIN):$(PATH)
 export MLFLOW_DISABLE_TELEMETRY := true
 export DO_NOT_TRACK := 1
 export DVC_NO_ANALYTICS := 1
 export FEAST_USAGE := False
+export HF_HUB_OFFLINE := 1
+export GIT_TERMINAL_PROMPT := 0
+export MLFLOW_LOGGING_LEVEL := ERROR
+export MLFLOW_SUPPRESS_PRINTING_URL_TO_STDOUT := true
+export MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR := false
 export PYDEVD_DISABLE_FILE_VALIDATION := 1
 
-.PHONY: setup run test unit notebooks data render bench robustness lint lock clean
+.PHONY: setup run test unit typecheck notebooks data render bench robustness lint lock clean
 
 setup: $(STAMP)  ## create .venv and install the pinned stack (once)
 
@@ -33,12 +39,16 @@ render:
 	else echo "Quarto is not installed: the notebooks are executed, the HTML book is not rendered."; \
 	     echo "Install Quarto (https://quarto.org/docs/get-started/) and run 'quarto render'."; fi
 
-test: setup  ## lint, unit tests and doctests, book structure checks, nbval (strict) over every chapter
+test: setup  ## lint, type check, unit tests and doctests, book structure checks, nbval (strict) over every chapter
 	$(BIN)/ruff check --quiet companion tests benchmarks
+	$(BIN)/mypy
 	$(BIN)/python -m pytest tests companion notebooks --doctest-modules $(NBVAL)
 
-unit: setup  ## unit and structure tests only (no notebooks)
-	$(BIN)/python -m pytest tests companion --doctest-modules
+unit: setup  ## the fast tests: unit tests, doctests and structure checks (no notebook, no server)
+	$(BIN)/python -m pytest tests companion --doctest-modules -m "not slow"
+
+typecheck: setup  ## mypy over the companion package (part of make test)
+	$(BIN)/mypy
 
 notebooks: setup  ## nbval over the chapters only
 	$(BIN)/python -m pytest notebooks $(NBVAL)

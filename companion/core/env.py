@@ -6,8 +6,9 @@ two in step), a chapter's kernel gets it from :func:`companion.workspace.setup_n
 server processes started by the companion inherit it.
 
 :func:`quiet` is the one mechanism that silences libraries: scoped (levels come back when the
-block ends), nested and thread-safe (a reference count per logger, so the outermost block
-restores the level it found), and usable as a decorator.
+block ends), nested and thread-safe (each logger keeps the strictest level of the blocks inside
+it, in any thread, and gets back the level it had when the last one ends), and usable as a
+decorator.
 """
 
 from __future__ import annotations
@@ -64,28 +65,34 @@ def apply_offline_env() -> dict[str, str]:
 
 
 _LOCK = threading.RLock()
-_DEPTH: dict[str, int] = {}
-_SAVED: dict[str, int] = {}
+_ACTIVE: dict[str, list[int]] = {}  # per logger: the level of every block inside it, any thread
+_SAVED: dict[str, int] = {}  # per logger: the level it had before the first block
+
+
+def _apply(name: str) -> None:
+    logger = logging.getLogger(name)
+    if _ACTIVE.get(name):
+        # The strictest block wins, and a block never makes a logger louder than it was.
+        logger.setLevel(max(_SAVED[name], *_ACTIVE[name]))
+    else:
+        logger.setLevel(_SAVED.pop(name))
+        _ACTIVE.pop(name, None)
 
 
 def _lower(names: tuple[str, ...], level: int) -> None:
     with _LOCK:
         for name in names:
-            logger = logging.getLogger(name)
-            if _DEPTH.get(name, 0) == 0:
-                _SAVED[name] = logger.level
-            _DEPTH[name] = _DEPTH.get(name, 0) + 1
-            # A level set by an outer block may be stricter: never make a logger louder.
-            logger.setLevel(max(level, logger.level))
+            if not _ACTIVE.get(name):
+                _SAVED[name] = logging.getLogger(name).level
+            _ACTIVE.setdefault(name, []).append(level)
+            _apply(name)
 
 
-def _restore(names: tuple[str, ...]) -> None:
+def _restore(names: tuple[str, ...], level: int) -> None:
     with _LOCK:
         for name in names:
-            _DEPTH[name] -= 1
-            if _DEPTH[name] == 0:
-                del _DEPTH[name]
-                logging.getLogger(name).setLevel(_SAVED.pop(name))
+            _ACTIVE[name].remove(level)
+            _apply(name)
 
 
 def _capture_displays() -> contextlib.AbstractContextManager[object]:
@@ -131,4 +138,4 @@ def quiet(
         ):
             yield sink
     finally:
-        _restore(names)
+        _restore(names, level)
