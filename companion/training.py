@@ -28,7 +28,13 @@ from sklearn.metrics import average_precision_score, brier_score_loss, roc_auc_s
 from sklearn.pipeline import Pipeline
 from sklearn.preprocessing import OneHotEncoder, StandardScaler
 
-from companion.core.checks import check_choice, check_int, check_timestamps
+from companion.core.checks import (
+    check_choice,
+    check_columns,
+    check_frame,
+    check_int,
+    check_timestamps,
+)
 from companion.data import ChurnDataset, check_dataset, monthly_fee_at
 from companion.errors import InvalidParameterError
 
@@ -139,7 +145,7 @@ def train(frame: pd.DataFrame, kind: str = "gbm", seed: int = 0, **params: Any) 
 
     Extra ``params`` are set on the estimator step (e.g. ``C=0.5`` or ``max_iter=200``).
     """
-    _check_frame(frame, two_classes=True)
+    check_training_frame(frame, two_classes=True)
     model = make_model(kind, seed)
     for key, value in params.items():
         if isinstance(value, float) and not math.isfinite(value):
@@ -160,18 +166,23 @@ def train(frame: pd.DataFrame, kind: str = "gbm", seed: int = 0, **params: Any) 
     return model
 
 
-def evaluate(model: Any, frame: pd.DataFrame) -> dict[str, float]:
+def evaluate(
+    model: Any, frame: pd.DataFrame, features: Sequence[str] = FEATURES
+) -> dict[str, float]:
     """Score a fitted model on ``frame``: ROC AUC, average precision, Brier score, base rate.
 
     ``model`` is anything with scikit-learn's ``predict_proba``; ``frame`` comes from
-    :func:`snapshot_features` and must hold both churners and stayers.
+    :func:`snapshot_features` and must hold both churners and stayers. ``features`` are the
+    columns the model reads (another feature set, e.g. a feature store's version, passes its
+    own).
     """
     if not callable(getattr(model, "predict_proba", None)):
         raise InvalidParameterError(
             f"model must be fitted and have predict_proba, got {type(model).__name__}"
         )
-    _check_frame(frame, two_classes=True)
-    scores = np.asarray(model.predict_proba(frame[FEATURES]), dtype="float64")[:, 1]
+    columns = check_columns("features", features)
+    check_training_frame(frame, columns, two_classes=True)
+    scores = np.asarray(model.predict_proba(frame[columns]), dtype="float64")[:, 1]
     if not np.isfinite(scores).all():
         raise InvalidParameterError("the model returned NaN or infinite scores on this frame")
     y = frame[TARGET].to_numpy().astype(int)
@@ -188,8 +199,7 @@ def time_split(
     frame: pd.DataFrame, train_snapshots: Sequence[pd.Timestamp | str], test_snapshot: Any
 ) -> tuple[pd.DataFrame, pd.DataFrame]:
     """Split ``frame`` into the given training snapshots and one later test snapshot."""
-    if not isinstance(frame, pd.DataFrame):
-        raise InvalidParameterError(f"frame must be a pandas DataFrame, got {type(frame).__name__}")
+    check_frame("frame", frame)
     if "snapshot_timestamp" not in frame.columns:
         raise InvalidParameterError(
             "frame has no snapshot_timestamp column; build it with snapshot_features()"
@@ -212,16 +222,27 @@ def time_split(
     return train_rows, test_rows
 
 
-def _check_frame(frame: pd.DataFrame, two_classes: bool = False) -> None:
+def check_training_frame(
+    frame: Any,
+    columns: Sequence[str] = FEATURES,
+    *,
+    name: str = "frame",
+    two_classes: bool = False,
+    hint: str = "build it with snapshot_features()",
+) -> pd.DataFrame:
+    """Return ``frame`` if it holds ``columns`` and a 0/1 target (both classes if asked).
+
+    The one check of a labelled frame before a model is fitted or scored on it, here and in
+    the stages that train on other feature sets (a feature store's feature versions).
+    ``hint`` ends the message of a missing column: where a frame with them comes from.
+
+    Example:
+        >>> check_training_frame(pd.DataFrame({"x": [1.0, 2.0], TARGET: [0, 1]}), ["x"]).shape
+        (2, 2)
+    """
     if not isinstance(frame, pd.DataFrame):
         raise InvalidParameterError(f"expected a pandas DataFrame, got {type(frame).__name__}")
-    missing = [c for c in [*FEATURES, TARGET] if c not in frame.columns]
-    if missing:
-        raise InvalidParameterError(
-            f"frame is missing column(s) {missing}; build it with snapshot_features()"
-        )
-    if frame.empty:
-        raise InvalidParameterError("frame has no rows")
+    check_frame(name, frame, [*columns, TARGET], non_empty=True, hint=hint)
     labels = frame[TARGET]
     bad = sorted(map(str, set(pd.unique(labels[~labels.isin([0, 1])]))))
     if bad:
@@ -230,6 +251,7 @@ def _check_frame(frame: pd.DataFrame, two_classes: bool = False) -> None:
         )
     if two_classes and labels.nunique() < 2:
         raise InvalidParameterError(
-            f"frame's {len(frame)} rows hold a single class ({TARGET} = {labels.iloc[0]}); "
+            f"{name}'s {len(frame)} rows hold a single class ({TARGET} = {labels.iloc[0]}); "
             "training and evaluation need churners and stayers"
         )
+    return frame

@@ -61,7 +61,7 @@ def test_scenario_order_does_not_change_the_config():
 
 
 def test_multiple_blocks_keep_ids_unique_and_rows_sorted(monkeypatch):
-    monkeypatch.setattr(data, "BLOCK_SIZE", 150)
+    monkeypatch.setattr(data.simulate, "BLOCK_SIZE", 150)
     ds = generate(n_customers=400, months=3, scenarios=())
     assert ds.customers["customer_id"].tolist() == list(range(1, 401))
     assert ds.activity["event_timestamp"].is_monotonic_increasing
@@ -326,7 +326,7 @@ def test_dvc_lock_records_the_params_file():
 
 @pytest.mark.parametrize("block_size", [150, 100_000])
 def test_tables_do_not_share_memory(monkeypatch, block_size):
-    monkeypatch.setattr(data, "BLOCK_SIZE", block_size)
+    monkeypatch.setattr(data.simulate, "BLOCK_SIZE", block_size)
     ds = generate(n_customers=400, months=3, scenarios=())
     before = ds.truth["customer_id"].copy()
     ds.labels.loc[:, "customer_id"] = -1
@@ -335,7 +335,7 @@ def test_tables_do_not_share_memory(monkeypatch, block_size):
 
 def test_block_assembly_matches_a_plain_sort(monkeypatch):
     """Interleaving blocks by counts gives exactly a stable sort by time then customer."""
-    monkeypatch.setattr(data, "BLOCK_SIZE", 97)
+    monkeypatch.setattr(data.simulate, "BLOCK_SIZE", 97)
     ds = generate(n_customers=500, months=3, scenarios=())
     for frame, time_key in ((ds.activity, "event_timestamp"), (ds.labels, "snapshot_timestamp")):
         resorted = frame.sort_values([time_key, "customer_id"], kind="stable").reset_index(drop=True)
@@ -449,7 +449,7 @@ def test_a_dataset_needs_a_config_and_data_frames(small):
 
 
 def test_monthly_fee_at_refuses_what_is_not_a_price_list(small):
-    with pytest.raises(InvalidParameterError, match="prices must be the price list DataFrame"):
+    with pytest.raises(InvalidParameterError, match=r"prices \(the price list, dataset.prices\) must be a pandas DataFrame"):
         data.monthly_fee_at("prices", ["basic"], ["2025-01-01"])
     with pytest.raises(InvalidParameterError, match=r"missing column\(s\) \['effective_from'\]"):
         data.monthly_fee_at(small.prices.drop(columns="effective_from"), ["basic"], ["2025-01-01"])
@@ -523,10 +523,10 @@ def test_a_failed_swap_puts_the_old_tables_back(tmp_path, monkeypatch, small):
             raise OSError("device gone")
         return real(src, dst)
 
-    monkeypatch.setattr(data.os, "replace", fail_midway)
+    monkeypatch.setattr(data.files.os, "replace", fail_midway)
     with pytest.raises(OSError, match="device gone"):
         data.write_dataset(other, target)
-    monkeypatch.setattr(data.os, "replace", real)
+    monkeypatch.setattr(data.files.os, "replace", real)
     assert {p.name: p.read_bytes() for p in target.iterdir()} == before
     assert leftovers(tmp_path) == []
     assert data.read_table(target, "customers").equals(small.customers)

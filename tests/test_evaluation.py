@@ -338,7 +338,7 @@ def test_monthly_table_grades_each_world_against_its_own_labels(drifting, contri
 
 def test_contributions_bad_input(drifting, contributions):
     later = drifting.snapshots[4:]
-    with pytest.raises(InvalidParameterError, match="dataset must be a ChurnDataset, got dict"):
+    with pytest.raises(InvalidParameterError, match="dataset must be a ChurnDataset .*of type dict"):
         scenario_contributions(MinutesModel(), {}, later)
     with pytest.raises(InvalidParameterError, match="model must have predict_proba, got str"):
         scenario_contributions("model", drifting, later)

@@ -97,12 +97,12 @@ def test_activity_table_until_keeps_exactly_the_earlier_rows(dataset):
     assert part["event_timestamp"].max() <= cut < full["event_timestamp"].max()
     expected = full[full["event_timestamp"] <= cut].reset_index(drop=True)
     pd.testing.assert_frame_equal(part, expected)
-    with pytest.raises(InvalidParameterError, match="until must be a timestamp"):
+    with pytest.raises(InvalidParameterError, match="until must be a date"):
         F.activity_feature_table(dataset, until="someday")
 
 
 def test_feature_tables_reject_what_is_not_a_dataset():
-    with pytest.raises(InvalidParameterError, match="expected a ChurnDataset"):
+    with pytest.raises(InvalidParameterError, match="dataset must be a ChurnDataset"):
         F.activity_feature_table(pd.DataFrame())
 
 
@@ -472,7 +472,7 @@ def test_record_details_may_not_overwrite_the_records_own_keys(tmp_path):
         F.record_model_version(tmp_path / "models", "churn-v1", "v1", [("auc", 1)])
     with pytest.raises(InvalidParameterError, match="model name"):
         F.record_model_version(tmp_path / "models", "churn'v1", "v1", {})
-    with pytest.raises(InvalidParameterError, match="directory must be a folder path"):
+    with pytest.raises(InvalidParameterError, match="directory must be a path"):
         F.record_model_version(None, "churn-v1", "v1", {})
     (tmp_path / "a-file").write_text("x")
     with pytest.raises(InvalidParameterError, match="is a file, not a folder"):
@@ -509,7 +509,7 @@ def test_read_model_record_rejects_missing_and_foreign_files(tmp_path):
     (tmp_path / "other.json").write_text('{"model": "x"}')
     with pytest.raises(InvalidParameterError, match="lacks.*feature_service"):
         F.read_model_record(tmp_path / "other.json")
-    with pytest.raises(InvalidParameterError, match="path must be a file path"):
+    with pytest.raises(InvalidParameterError, match="path must be a path"):
         F.read_model_record(None)
 
 
@@ -521,7 +521,7 @@ def test_read_model_record_rejects_missing_and_foreign_files(tmp_path):
 ])
 @pytest.mark.parametrize("not_a_dataset", [None, pd.DataFrame(), "dataset"])
 def test_dataset_functions_reject_what_is_not_a_dataset(call, not_a_dataset):
-    with pytest.raises(InvalidParameterError, match="expected a ChurnDataset"):
+    with pytest.raises(InvalidParameterError, match="dataset must be a ChurnDataset"):
         call(not_a_dataset)
 
 
@@ -531,9 +531,9 @@ def test_apply_feature_repo_refuses_bad_folders_and_bad_until_before_writing(dat
         F.apply_feature_repo(tmp_path / "a-file", dataset)
     with pytest.raises(InvalidParameterError, match="repo must be a folder path"):
         F.apply_feature_repo(None, dataset)
-    with pytest.raises(InvalidParameterError, match="until must be a timestamp"):
+    with pytest.raises(InvalidParameterError, match="until must be a date"):
         F.apply_feature_repo(tmp_path / "repo", dataset, until="someday")
-    with pytest.raises(InvalidParameterError, match="until must be a timestamp"):
+    with pytest.raises(InvalidParameterError, match="until must be a date"):
         F.apply_feature_repo(tmp_path / "repo", dataset, until=float("nan"))
     assert sorted(p.name for p in tmp_path.iterdir()) == ["a-file"]
 
@@ -582,7 +582,7 @@ def test_store_functions_reject_bad_names_ids_and_timestamps(dataset, repo):
     with pytest.raises(InvalidParameterError, match="missing column"):
         F.historical_features(store, entities, "churn_model_v1", timestamp="snapshot")
     for start, end in [("someday", "2025-02-01"), ("2025-01-01", None), (0, "2025-02-01")]:
-        with pytest.raises(InvalidParameterError, match="must be a timestamp"):
+        with pytest.raises(InvalidParameterError, match="must be a date"):
             F.materialize(store, start, end)
 
 
@@ -603,7 +603,7 @@ def test_joins_reject_bad_columns_and_timestamps():
             join(entities.assign(value=0.0), rows, ["value"])
         with pytest.raises(InvalidParameterError, match="must hold timestamps"):
             join(entities, rows.assign(event_timestamp="someday"), ["value"])
-    with pytest.raises(InvalidParameterError, match="as_of must be a timestamp"):
+    with pytest.raises(InvalidParameterError, match="as_of must be a date"):
         F.latest_value_join(entities, rows, ["value"], as_of="someday")
     with pytest.raises(InvalidParameterError, match="ttl must be a positive timedelta"):
         F.point_in_time_join(entities, rows, ["value"], ttl=pd.NaT)
@@ -639,7 +639,7 @@ def test_models_reject_bad_seeds_targets_and_models(dataset):
             F.make_version_model("v1", seed=seed)
     with pytest.raises(InvalidParameterError, match="single class"):
         F.train_version(frame.assign(churned_30d=0), "v1")
-    with pytest.raises(InvalidParameterError, match="only 0 and 1"):
+    with pytest.raises(InvalidParameterError, match="0 or 1 only"):
         F.train_version(frame.assign(churned_30d=np.where(frame.index == 0, np.nan, 1.0)), "v1")
     with pytest.raises(InvalidParameterError, match="predict_proba"):
         F.score_version("model", frame, "v1")
@@ -650,5 +650,5 @@ def test_models_reject_bad_seeds_targets_and_models(dataset):
 
 
 def test_build_features_needs_a_workspace():
-    with pytest.raises(InvalidParameterError, match="expected a Workspace"):
+    with pytest.raises(InvalidParameterError, match="workspace must be a workspace"):
         F.build_features("04-feature-store")
