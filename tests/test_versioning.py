@@ -9,14 +9,24 @@ import pickle
 import shutil
 import subprocess
 import sys
+from pathlib import Path
 
 import pandas as pd
 import pytest
 
 from companion import versioning
+from companion.core.env import apply_offline_env
+from companion.core.provenance import source_name
 from companion.data import SimulationConfig, content_hash, generate
-from companion.errors import InvalidParameterError, UnknownNameError, WorkspaceError
-from companion.workspace import Workspace, disable_telemetry, ensure_experiment
+from companion.errors import (
+    DvcError,
+    GitError,
+    InvalidParameterError,
+    LineageError,
+    UnknownNameError,
+    WorkspaceError,
+)
+from companion.workspace import Workspace, ensure_experiment
 
 CONFIG = SimulationConfig(n_customers=400, months=6, scenarios=(), seed=7)
 MONTHS = ("2025-04-01", "2025-05-01")
@@ -28,7 +38,7 @@ def dataset():
 
 
 def _build_repo(root, dataset):
-    disable_telemetry()
+    apply_offline_env()
     repo = versioning.init_data_repo(root / "repo", root / "remote", date="2025-01-01")
     snapshots = {}
     for first, month in enumerate(MONTHS):
@@ -172,13 +182,13 @@ def test_a_tampered_file_fails_status_and_the_manifest_check(fresh):
     expected = snapshots["data-2025-05"][0].manifest["tables"]["labels"]["sha256"]
     labels.write_bytes(labels.read_bytes() + b"\0")
     assert versioning.dvc_status(repo) == {"data/raw.dvc": [{"changed outs": {"data/raw": "modified"}}]}
-    with pytest.raises(WorkspaceError, match=f"labels.parquet does not match its manifest.*expected sha256 {expected[:12]}"):
+    with pytest.raises(LineageError, match=f"labels.parquet does not match its manifest.*expected sha256 {expected[:12]}"):
         versioning.verify_snapshot(repo)
     versioning.checkout(repo)
     assert versioning.dvc_status(repo) == {}
     assert versioning.verify_snapshot(repo)["data/raw/labels.parquet"] == expected
     labels.unlink()
-    with pytest.raises(WorkspaceError, match="labels.parquet is missing"):
+    with pytest.raises(LineageError, match="labels.parquet is missing"):
         versioning.verify_snapshot(repo)
 
 
@@ -198,7 +208,7 @@ def test_push_then_pull_restores_data_after_cache_and_copy_are_gone(fresh):
 
 
 def test_pushing_every_revision_writes_only_inside_the_remote_folder(tmp_path, dataset):
-    disable_telemetry()
+    apply_offline_env()
     root_before = set(os.listdir("/"))
     repo = versioning.init_data_repo(tmp_path / "repo", tmp_path / "remote")
     for month in MONTHS:  # neither export is pushed when it is taken
@@ -233,11 +243,14 @@ def test_a_missing_remote_is_named(fresh):
 # --------------------------------------------------------------------------- the pipeline
 
 
-def test_mermaid_edges_reads_dvc_flowcharts():
-    text = 'flowchart TD\n\tnode1["data/raw.dvc"]\n\tnode2["train"]\n\tnode1-->node2'
-    assert versioning.mermaid_edges(text) == {("data/raw.dvc", "train")}
-    with pytest.raises(InvalidParameterError, match=r"undeclared node\(s\) \['node9'\]"):
-        versioning.mermaid_edges(text + "\n\tnode1-->node9")
+def test_git_and_dvc_failures_raise_their_own_errors(built):
+    repo, _ = built
+    with pytest.raises(GitError, match="git log --no-such-option failed"):
+        repo.git("log", "--no-such-option")
+    with pytest.raises(DvcError, match="DVC failed in the data repo"):
+        with repo.dvc() as dvc:
+            dvc.add("no-such-file.csv")
+    assert repo.git("status", "--porcelain") == ""
 
 
 def test_write_pipeline_refuses_an_unknown_model_before_writing(fresh):
@@ -253,7 +266,7 @@ def test_pipeline_reproduces_once_draws_its_dag_and_matches_in_process_training(
     versioning.write_pipeline(repo, kind="logistic", seed=0)
     assert versioning.reproduce(repo) == ["validate", "features", "train"]
     assert versioning.reproduce(repo) == []
-    edges = versioning.mermaid_edges(versioning.pipeline_mermaid(repo))
+    edges = versioning.pipeline_edges(repo)
     assert edges == {("data/raw.dvc", "validate"), ("data/raw.dvc", "features"),
                      ("validate", "features"), ("features", "train")}
     metrics = json.loads((repo.path / "metrics.json").read_text())
@@ -261,6 +274,10 @@ def test_pipeline_reproduces_once_draws_its_dag_and_matches_in_process_training(
     frame = versioning.training_frame(tables, CONFIG)
     _, in_process = versioning.fit_and_score(frame, "logistic", 0)
     assert metrics == in_process
+    # the flowchart built from DVC's stage graph is the one `dvc dag --mermaid` prints
+    cli = subprocess.run([sys.executable, "-m", "dvc", "dag", "--mermaid"], cwd=repo.path,
+                         capture_output=True, text=True, check=True).stdout.strip()
+    assert versioning.pipeline_mermaid(repo) == cli
     assert 0.5 < metrics["roc_auc"] <= 1 and metrics["test_rows"] == (frame["snapshot_timestamp"] == "2025-04-01").sum()
     assert metrics["roc_auc_low"] < metrics["roc_auc"] < metrics["roc_auc_high"]
     test_rows = frame[frame["snapshot_timestamp"] == "2025-04-01"]
@@ -268,7 +285,7 @@ def test_pipeline_reproduces_once_draws_its_dag_and_matches_in_process_training(
     # tampered data makes the validate stage fail the pipeline
     labels = repo.path / "data/raw/labels.parquet"
     labels.write_bytes(labels.read_bytes() + b"\0")
-    with pytest.raises(WorkspaceError, match=r"dvc repro failed in the data repo: companion.errors.WorkspaceError: data/raw/labels.parquet does not match its manifest.*ERROR: failed to reproduce 'validate'"):
+    with pytest.raises(DvcError, match=r"dvc repro failed in the data repo: companion.errors.LineageError: data/raw/labels.parquet does not match its manifest.*ERROR: failed to reproduce 'validate'"):
         versioning.reproduce(repo)
 
 
@@ -291,8 +308,9 @@ def test_a_training_run_traces_back_to_its_data_and_code(fresh, tmp_path):
     repo, snapshots = fresh
     ws = Workspace.create("03-lineage", root=tmp_path / "ws", config=CONFIG)
     experiment = ensure_experiment(ws, "lineage")
-    run_id = versioning.train_and_log(repo, "data-2025-04", experiment, kind="logistic", seed=3)
-    trace = versioning.trace_run(run_id)
+    run_id = versioning.train_and_log(repo, "data-2025-04", experiment, kind="logistic", seed=3,
+                                      store=ws)
+    trace = versioning.trace_run(run_id, store=ws)
     april = snapshots["data-2025-04"][0]
     assert trace["dvc_tag"] == "data-2025-04" and trace["data_commit"] == april.commit
     assert trace["code_commit"] == repo.head() and (trace["kind"], trace["seed"]) == ("logistic", 3)
@@ -301,14 +319,15 @@ def test_a_training_run_traces_back_to_its_data_and_code(fresh, tmp_path):
     assert trace["digest"] == versioning.dataset_digest(frame) and trace["rows"] == len(frame)
     assert trace["dataset"] == "lumen-churn-export@data-2025-04"
     assert trace["code_sha256"] == versioning.code_version()["code.sha256"]
-    assert trace["code_files"] == "data.py,evaluation.py,training.py,versioning.py"
+    assert trace["code_files"] == ",".join(source_name(p) for p in versioning.code_files())
+    assert trace == versioning.trace_run(run_id, store=ws.tracking_uri)
     with pytest.raises(InvalidParameterError, match="32 hex digits"):
-        versioning.trace_run("f00d")
+        versioning.trace_run("f00d", store=ws)
     with pytest.raises(UnknownNameError, match="no MLflow run '0{32}'"):
-        versioning.trace_run("0" * 32)
+        versioning.trace_run("0" * 32, store=ws)
     (repo.path / "notes.txt").write_text("uncommitted")
     with pytest.raises(WorkspaceError, match="uncommitted changes"):
-        versioning.train_and_log(repo, "data-2025-04", experiment)
+        versioning.train_and_log(repo, "data-2025-04", experiment, store=ws)
 
 
 @pytest.mark.slow
@@ -322,8 +341,9 @@ def test_recorded_and_printed_lineage_does_not_depend_on_the_model_files_bytes(f
     experiment = ensure_experiment(ws, "bytes")
 
     def recorded():
-        trace = versioning.trace_run(versioning.train_and_log(repo, "data-2025-05", experiment,
-                                                              kind="logistic", seed=0))
+        run_id = versioning.train_and_log(repo, "data-2025-05", experiment, kind="logistic",
+                                          seed=0, store=ws)
+        trace = versioning.trace_run(run_id, store=ws)
         return trace, versioning.describe_commit(repo, trace["code_commit"])
 
     before = recorded()
@@ -333,7 +353,8 @@ def test_recorded_and_printed_lineage_does_not_depend_on_the_model_files_bytes(f
     model_file = repo.path / "models/churn_model.pkl"
     model = pickle.loads(model_file.read_bytes())
     model_file.write_bytes(pickle.dumps(model, protocol=2))
-    versioning._run_dvc(repo, "commit", "-f", "train")
+    with repo.dvc() as dvc:
+        dvc.commit("train", force=True)
     second_head = repo.commit("Train the churn model", "2025-05-02T07:00:00+00:00")
     lock_diff = repo.git("diff", "-U6", first_head, "--", "dvc.lock")
     assert second_head != first_head and "models/churn_model.pkl" in lock_diff
@@ -493,7 +514,7 @@ def _listing(folder):
 
 @pytest.mark.slow
 def test_dvc_writes_nothing_outside_the_workspace(tmp_path, dataset, monkeypatch):
-    site = versioning.Path("/var/tmp/dvc/repo")
+    site = Path("/var/tmp/dvc/repo")
     home, cwd = tmp_path / "home", tmp_path / "cwd"
     home.mkdir(), cwd.mkdir()
     monkeypatch.setenv("HOME", str(home))
@@ -520,7 +541,7 @@ def test_dvc_writes_nothing_outside_the_workspace(tmp_path, dataset, monkeypatch
 def test_the_books_data_repo_keeps_its_site_cache_inside():
     from configobj import ConfigObj
 
-    root = versioning.Path(__file__).resolve().parent.parent
+    root = Path(__file__).resolve().parent.parent
     config = ConfigObj(str(root / "data" / ".dvc" / "config"))
     assert config["core"]["site_cache_dir"] == ".dvc/tmp/site_cache"
     assert "/tmp" in (root / "data" / ".dvc" / ".gitignore").read_text().split()
@@ -535,13 +556,14 @@ def test_the_pipeline_reruns_exactly_the_stages_whose_code_changed(fresh, tmp_pa
     package = tmp_path / "pkg" / "companion"
     shutil.copytree(versioning.package_root() / "companion", package,
                     ignore=shutil.ignore_patterns("__pycache__"))
-    marked = (package / "versioning.py").read_text().replace(
+    stages_file = package / "versioning" / "stages.py"
+    marked = stages_file.read_text().replace(
         '{"verified": verified}', '{"verified": verified, "ran": "the copy"}')
-    (package / "versioning.py").write_text(marked)
+    stages_file.write_text(marked)
     versioning.write_pipeline(repo, kind="logistic", code_root=package.parent)
     assert versioning.pipeline_code(repo) == {
-        stage: [f"{os.path.relpath(package, repo.path)}/{name}" for name in files]
-        for stage, files in versioning.STAGE_CODE.items()
+        stage: [Path(os.path.relpath(f, repo.path)).as_posix() for f in files]
+        for stage, files in versioning.stage_code_files(package.parent).items()
     }
     assert versioning.reproduce(repo) == ["validate", "features", "train"]
     # the stages ran the package their dependencies name, not the installed one
@@ -549,26 +571,38 @@ def test_the_pipeline_reruns_exactly_the_stages_whose_code_changed(fresh, tmp_pa
     clean = versioning.summarize_status(versioning.dvc_status(repo))
     assert str(clean) == "0 stages changed, 0 files modified"
     before = versioning.code_version(package.parent)
-    with open(package / "evaluation.py", "a") as handle:
+    evaluation = _module_file(package, "evaluation")
+    with open(evaluation, "a") as handle:
         handle.write("\n# a comment is a change of the code\n")
     assert versioning.code_version(package.parent) != before
     changed = versioning.summarize_status(versioning.dvc_status(repo), repo.path)
     assert changed.stages_changed == ("train",)
-    assert changed.paths_changed == (f"{os.path.relpath(package, repo.path)}/evaluation.py",)
+    assert changed.paths_changed == (Path(os.path.relpath(evaluation, repo.path)).as_posix(),)
     assert versioning.reproduce(repo) == ["train"]
-    with open(package / "data.py", "a") as handle:
+    with open(_module_file(package, "data"), "a") as handle:
         handle.write("\n# and so is this\n")
     # DVC reports the stage whose own dependency changed; train follows only if features do
     assert versioning.summarize_status(versioning.dvc_status(repo)).stages_changed == (
         "features",)
 
 
+def _module_file(package, module):
+    """A source file of ``module`` in a copy of the companion package (a package's __init__)."""
+    single = package / f"{module}.py"
+    return single if single.is_file() else package / module / "__init__.py"
+
+
 def test_code_version_digests_the_modules_that_train_the_model(tmp_path):
-    from companion.tracking import code_version
+    from companion.core.provenance import code_version
 
     version = versioning.code_version()
-    assert version == code_version(files=versioning.code_files())
-    assert version["code.files"] == "data.py,evaluation.py,training.py,versioning.py"
+    assert version == code_version(versioning.code_files())
+    names = version["code.files"].split(",")
+    assert names == sorted(names) and "versioning/__init__.py" in names
+    assert {n.split("/")[0].removesuffix(".py") for n in names} == set(versioning.CODE_MODULES)
+    # the stages' code dependencies together are exactly the files of the code version
+    stage_files = {f for fs in versioning.stage_code_files().values() for f in fs}
+    assert sorted(source_name(f) for f in stage_files) == names
     assert len(version["code.sha256"]) == 64
     copy = tmp_path / "pkg" / "companion"
     shutil.copytree(versioning.package_root() / "companion", copy,
@@ -650,7 +684,7 @@ def test_bad_input_to_every_public_function_raises_a_named_error(built, dataset,
         (lambda: versioning.pipeline_code(repo), "no dvc.yaml"),
         (lambda: versioning.reproduce("repo"), "DataRepo"),
         (lambda: versioning.pipeline_mermaid(None), "DataRepo"),
-        (lambda: versioning.mermaid_edges(None), "dvc dag --mermaid"),
+        (lambda: versioning.pipeline_edges(None), "DataRepo"),
         (lambda: versioning.training_frame(None, CONFIG), "mapping"),
         (lambda: versioning.training_frame({}, {"seed": 1}), "SimulationConfig"),
         (lambda: versioning.training_frame(
@@ -659,9 +693,13 @@ def test_bad_input_to_every_public_function_raises_a_named_error(built, dataset,
         (lambda: versioning.fit_and_score(frame, "logistic", 0), "missing column"),
         (lambda: versioning.fit_and_score("frame", "logistic", 0), "DataFrame"),
         (lambda: versioning.fit_and_score(frame, "forest", 0), "forest"),
-        (lambda: versioning.train_and_log(repo, "data-2025-04", "1", kind="forest"), "forest"),
-        (lambda: versioning.train_and_log(repo, "data-2025-04", None), "experiment id"),
-        (lambda: versioning.trace_run(None), "32 hex digits"),
+        (lambda: versioning.train_and_log(repo, "data-2025-04", "1", kind="forest", store="x"),
+         "forest"),
+        (lambda: versioning.train_and_log(repo, "data-2025-04", None, store="x"),
+         "experiment id"),
+        (lambda: versioning.train_and_log(repo, "data-2025-04", "1", store=42), "tracking URI"),
+        (lambda: versioning.trace_run(None, store="x"), "32 hex digits"),
+        (lambda: versioning.trace_run("0" * 32, store=None), "tracking URI"),
         (lambda: versioning.code_commit(None), "DataRepo"),
         (lambda: versioning.describe_commit(repo, "HEAD", hash_digits=True), "hash_digits"),
         (lambda: versioning.dataset_digest([1, 2]), "DataFrame"),
@@ -714,10 +752,35 @@ def test_a_bad_training_call_leaves_no_mlflow_run(built, tmp_path):
     ws = Workspace.create("03-bad", root=tmp_path / "ws", config=CONFIG)
     experiment = ensure_experiment(ws, "bad")
     for call in (
-        lambda: versioning.train_and_log(repo, "data-2025-04", experiment, seed=-3),
-        lambda: versioning.train_and_log(repo, "data-1999-01", experiment),
-        lambda: versioning.train_and_log(repo, "data-2025-04", "987654"),
+        lambda: versioning.train_and_log(repo, "data-2025-04", experiment, seed=-3, store=ws),
+        lambda: versioning.train_and_log(repo, "data-1999-01", experiment, store=ws),
+        lambda: versioning.train_and_log(repo, "data-2025-04", "987654", store=ws),
     ):
         with pytest.raises(versioning.CompanionError):
             call()
-    assert MlflowClient().search_runs([experiment]) == []
+    assert MlflowClient(ws.tracking_uri).search_runs([experiment]) == []
+
+
+def test_lineage_runs_go_to_the_store_passed_and_leave_mlflows_uris_alone(built, tmp_path):
+    import mlflow
+    from mlflow.tracking import MlflowClient
+
+    from companion.core.mlflow_store import using_store
+
+    repo, _ = built
+    ws = Workspace.create("03-store", root=tmp_path / "ws", config=CONFIG)
+    experiment = ensure_experiment(ws, "store")
+    elsewhere = f"sqlite:///{tmp_path / 'elsewhere.db'}"
+    with using_store(elsewhere):
+        env = {k: os.environ.get(k) for k in ("MLFLOW_TRACKING_URI", "MLFLOW_REGISTRY_URI")}
+        run_id = versioning.train_and_log(repo, "data-2025-04", experiment, kind="logistic",
+                                          store=ws)
+        trace = versioning.trace_run(run_id, store=ws)
+        assert mlflow.get_tracking_uri() == elsewhere == mlflow.get_registry_uri()
+        assert {k: os.environ.get(k) for k in env} == env
+        assert mlflow.active_run() is None
+    assert trace["dvc_tag"] == "data-2025-04"
+    run = MlflowClient(ws.tracking_uri).get_run(run_id)
+    assert run.info.status == "FINISHED" and run.info.experiment_id == experiment
+    assert not (tmp_path / "elsewhere.db").exists() or MlflowClient(elsewhere).search_runs(
+        [experiment]) == []
