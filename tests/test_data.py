@@ -587,3 +587,28 @@ def test_any_small_config_gives_consistent_tables(n_customers, months, seed, sce
     assert (later["snapshot_timestamp"] <= later["churned_at"]).all()
     assert set(ds.activity["customer_id"]) <= set(ds.customers["customer_id"])
     assert ds.content_hash() == generate(config).content_hash()
+
+
+def test_the_command_line_runs_as_a_module(tmp_path):
+    import subprocess
+    import sys
+
+    params = tmp_path / "params.yaml"
+    params.write_text(yaml.safe_dump({"simulation": {"n_customers": 30, "months": 2,
+                                                     "scenarios": []}}))
+    result = subprocess.run(
+        [sys.executable, "-m", "companion.data", "sample", "--params", str(params),
+         "--out", str(tmp_path / "sample"), "--customers", "5"],
+        capture_output=True, text=True, timeout=120,
+    )
+    assert result.returncode == 0, result.stderr
+    expected = data.generate(data.load_params(params)).content_hash()
+    assert f"content hash: {expected}" in result.stdout
+    assert sorted(p.name for p in (tmp_path / "sample").iterdir()) == sorted(
+        f"{name}.csv" for name in data.TABLE_FILES)
+
+
+def test_the_package_names_every_public_name():
+    for name in data.__all__:
+        assert hasattr(data, name), name
+    assert data.generate.__module__ == "companion.data.simulate"

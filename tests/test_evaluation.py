@@ -471,3 +471,18 @@ def test_every_bootstrap_interval_contains_its_estimate(data, seed):
     for baseline in (None, b):
         e = bootstrap_interval(roc_auc_score, y, a, baseline, n_resamples=40, seed=seed)
         assert e.low <= e.value <= e.high
+
+
+def test_the_package_names_every_public_name():
+    import companion.evaluation as evaluation
+
+    for name in evaluation.__all__:
+        assert hasattr(evaluation, name), name
+    assert evaluation.Estimate.__module__ == "companion.evaluation.estimate"
+
+
+def test_estimate_checks_numbers_with_the_shared_checks():
+    with pytest.raises(InvalidParameterError, match="threshold must be a finite number, got nan"):
+        Estimate(0.5, 0.4, 0.6).above(float("nan"))
+    with pytest.raises(InvalidParameterError, match="value must be a finite number, got True"):
+        Estimate(0.5, 0.4, 0.6).contains(True)

@@ -652,3 +652,87 @@ def test_models_reject_bad_seeds_targets_and_models(dataset):
 def test_build_features_needs_a_workspace():
     with pytest.raises(InvalidParameterError, match="workspace must be a workspace"):
         F.build_features("04-feature-store")
+
+
+# --------------------------------------------------------------------------- the package's ground
+
+
+def test_quiet_feast_is_the_shared_quieting_and_restores_levels():
+    import logging
+
+    before = {name: logging.getLogger(name).level for name in F.FEAST_LOGGERS}
+    with F.quiet_feast() as sink:
+        print("a progress bar")
+        assert all(logging.getLogger(n).getEffectiveLevel() >= logging.ERROR
+                   for n in F.FEAST_LOGGERS)
+    assert "a progress bar" in sink.getvalue()
+    assert {name: logging.getLogger(name).level for name in F.FEAST_LOGGERS} == before
+
+
+def test_score_version_is_training_evaluate_over_the_version_columns(dataset):
+    from companion.training import evaluate
+
+    labels = _labels(dataset, dataset.snapshots[:2])
+    frame = F.training_set(labels, F.activity_feature_table(dataset),
+                           F.profile_feature_table(dataset), "v2")
+    model = F.train_version(frame, "v2")
+    scores = F.score_version(model, frame, "v2")
+    assert scores == evaluate(model, F.model_frame(frame), F.version_columns("v2"))
+    assert set(scores) == {"roc_auc", "average_precision", "brier", "churn_rate", "rows"}
+
+
+def test_auc_gap_is_the_unpaired_difference_of_two_auc_intervals():
+    from companion.evaluation import auc_interval, unpaired_difference
+
+    rng = np.random.default_rng(1)
+    y1, y2 = rng.integers(0, 2, 300), rng.integers(0, 2, 200)
+    s1, s2 = y1 + rng.normal(0, 1, 300), y2 + rng.normal(0, 1.5, 200)
+    gap = F.auc_gap(y1, s1, y2, s2)
+    plain = unpaired_difference(auc_interval(y1, s1), auc_interval(y2, s2))
+    assert (gap.value, gap.low, gap.high, gap.p_value) == (
+        plain.value, plain.low, plain.high, plain.p_value)
+    assert gap.method == "DeLong unpaired"
+
+
+def test_build_features_accepts_any_workspace_like_object(tmp_path, dataset):
+    class Folder:  # not a companion Workspace: the stage reads only the interface
+        name, config, tracking_uri = "probe", dataset.config, ""
+        path = data_dir = artifact_root = dvc_dir = reports_dir = tmp_path
+        feast_dir = tmp_path / "feast"
+
+        def relative(self, path):
+            return str(path)
+
+        def require(self, *names):
+            assert names == ("data",)
+            return dataset
+
+    store = F.build_features(Folder())
+    assert F.service_features(store, "churn_model_v1")[:1] == ["sessions_4w"]
+
+
+def test_the_package_names_every_public_name_and_imports_no_workspace():
+    import ast
+    from pathlib import Path
+
+    for name in F.__all__:
+        assert hasattr(F, name), name
+    for path in Path(F.__file__).parent.glob("*.py"):
+        tree = ast.parse(path.read_text(encoding="utf-8"))
+        targets = [n.module for n in ast.walk(tree) if isinstance(n, ast.ImportFrom)]
+        assert "companion.workspace" not in targets, path.name
+
+
+def test_records_are_written_atomically_through_the_shared_helper(tmp_path, monkeypatch):
+    import companion.core.files as files
+
+    calls = []
+    real = files.atomic_write
+
+    def spy(path, write):
+        calls.append(path)
+        return real(path, write)
+
+    monkeypatch.setattr(files, "atomic_write", spy)
+    path = F.record_model_version(tmp_path, "churn-v1", "v1", {})
+    assert calls == [path] and not list(tmp_path.glob(".*.tmp"))

@@ -221,3 +221,26 @@ def test_a_name_of_the_wrong_type_gets_the_same_clear_error():
         make_model(pd.DataFrame())
     with pytest.raises(UnknownNameError, match="model kind of type list is not known"):
         make_model(["gbm"])
+
+
+def test_check_training_frame_is_the_one_check_of_a_labelled_frame(frame):
+    from companion.training import check_training_frame
+
+    assert check_training_frame(frame, ["plan"]) is frame
+    with pytest.raises(InvalidParameterError, match=r"training set is missing column\(s\) \['x'\]; build it elsewhere"):
+        check_training_frame(frame, ["x"], name="training set", hint="build it elsewhere")
+    with pytest.raises(InvalidParameterError, match="expected a pandas DataFrame, got list"):
+        check_training_frame([1], ["plan"])
+
+
+def test_evaluate_scores_the_columns_it_is_given(dataset, frame):
+    from sklearn.linear_model import LogisticRegression
+
+    from companion.training import TARGET, evaluate
+
+    columns = ["tenure_days", "sessions_4w"]
+    model = LogisticRegression().fit(frame[columns], frame[TARGET])
+    scores = evaluate(model, frame, columns)
+    assert scores["rows"] == len(frame) and 0.5 < scores["roc_auc"] <= 1
+    with pytest.raises(InvalidParameterError, match="features must be a list of column names"):
+        evaluate(model, frame, "tenure_days")
