@@ -18,8 +18,16 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from companion import tracking
+from companion.core.env import quiet
+from companion.core.mlflow_store import using_store
 from companion.data import generate
-from companion.errors import InvalidParameterError, UnknownNameError, WorkspaceError
+from companion.errors import (
+    InvalidParameterError,
+    LineageError,
+    ServerError,
+    TrackingError,
+    UnknownNameError,
+)
 from companion.evaluation import auc_interval
 from companion.training import FEATURES, snapshot_features, time_split, train
 
@@ -41,24 +49,21 @@ def sqlite_uri(tmp_path_factory):
 
 @pytest.fixture()
 def sqlite_store(sqlite_uri, tmp_path, request):
-    """Point MLflow at the module's SQLite store and a fresh experiment of this test.
+    """Point MLflow at the module's SQLite store and a fresh experiment for this test only.
 
-    Returns (tracking_uri, experiment_id).
+    Returns (tracking_uri, experiment_id). MLflow's URIs are restored by ``using_store``.
     """
     import mlflow
 
-    tracking.quiet_mlflow()
-    previous = mlflow.get_tracking_uri()
-    mlflow.set_tracking_uri(sqlite_uri)
     name = "".join(c if c.isalnum() or c in "-_[]" else "_" for c in request.node.name)[:200]
     experiment_id = tracking.ensure_experiment_at(
         sqlite_uri, name, artifact_location=(tmp_path / "artifacts").as_uri()
     )
-    mlflow.set_experiment(experiment_id=experiment_id)
-    yield sqlite_uri, experiment_id
-    while mlflow.active_run() is not None:
-        mlflow.end_run()
-    mlflow.set_tracking_uri(previous)
+    with quiet("mlflow", "alembic"), using_store(sqlite_uri):
+        mlflow.set_experiment(experiment_id=experiment_id)
+        yield sqlite_uri, experiment_id
+        while mlflow.active_run() is not None:
+            mlflow.end_run()
 
 
 # --------------------------------------------------------------------------- pure helpers
@@ -88,7 +93,7 @@ def test_estimate_cost_follows_the_formula():
      (float("inf"), 0.05), (1.0, float("nan")), (1.0, float("-inf")), (None, 0.05)],
 )
 def test_estimate_cost_rejects_bad_numbers(cpu, price):
-    with pytest.raises(InvalidParameterError, match="must be a finite number >= 0"):
+    with pytest.raises(InvalidParameterError, match="must be a finite number"):
         tracking.estimate_cost(cpu, price)
 
 
@@ -271,12 +276,12 @@ def test_dataset_schema_from_the_first_rows_matches_the_full_inference(frames):
 
     train_df, _ = frames
     full = mlflow.data.from_pandas(train_df, source="file:///data", name="t").schema
-    assert tracking._frame_schema(train_df, rows=50) == full
+    assert tracking.runs._frame_schema(train_df, rows=50) == full
     # a column whose only missing value comes after the first rows is still optional
     late_gap = train_df.copy()
     late_gap.iloc[-1, late_gap.columns.get_loc("tenure_days")] = np.nan
     full = mlflow.data.from_pandas(late_gap, source="file:///data", name="t").schema
-    assert tracking._frame_schema(late_gap, rows=50) == full
+    assert tracking.runs._frame_schema(late_gap, rows=50) == full
     assert not full.input_dict()["tenure_days"].required
     dataset = tracking.frame_dataset(late_gap, source="file:///data", name="t")
     assert isinstance(dataset, mlflow.data.pandas_dataset.PandasDataset)
@@ -355,20 +360,26 @@ def test_code_version_digests_files_without_git(tmp_path):
 
 
 def test_code_version_covers_every_companion_module_a_training_run_executes(tmp_path):
-    names = [p.name for p in tracking.training_modules()]
-    assert names == ["data.py", "errors.py", "evaluation.py", "tracking.py", "training.py",
-                     "workspace.py"]
+    from companion.core.provenance import PACKAGE_DIR, source_name
+
+    names = [source_name(p) for p in tracking.training_modules()]
+    assert {"training.py", "errors.py", "tracking/__init__.py", "tracking/runs.py",
+            "tracking/provenance.py", "core/checks.py"} <= set(names)
+    assert any(n.startswith("data") for n in names)
+    assert any(n.startswith("evaluation") for n in names)
+    assert "workspace.py" not in names  # tracking no longer imports the workspace
     default = tracking.code_version()
     assert default["code.files"] == ",".join(names)
     assert default == tracking.code_version(files=tracking.training_modules())
     # the digest is the code's bytes: a copy of the package elsewhere gives the same one
     copies = []
     for path in tracking.training_modules():
-        copy = tmp_path / path.name
+        copy = tmp_path / "companion" / path.relative_to(PACKAGE_DIR)
+        copy.parent.mkdir(parents=True, exist_ok=True)
         copy.write_bytes(path.read_bytes())
         copies.append(copy)
     assert tracking.code_version(files=copies) == default
-    copies[0].write_bytes(copies[0].read_bytes() + b"# changed\n")  # data.py changes...
+    copies[0].write_bytes(copies[0].read_bytes() + b"# changed\n")  # one file changes...
     assert tracking.code_version(files=copies)["code.sha256"] != default["code.sha256"]
 
 
@@ -415,7 +426,7 @@ def test_model_input_turns_categories_into_strings(frames):
     assert list(features.columns) == FEATURES
     assert features["plan"].dtype == object and features["plan"].iloc[0] == str(train_df["plan"].iloc[0])
     assert isinstance(train_df["plan"].dtype, pd.CategoricalDtype)  # the input is not changed
-    with pytest.raises(InvalidParameterError, match="missing feature column"):
+    with pytest.raises(InvalidParameterError, match=r"missing column\(s\) \['plan'\]"):
         tracking.model_input(train_df.drop(columns=["plan"]))
     with pytest.raises(InvalidParameterError, match="expected a pandas DataFrame, got dict"):
         tracking.model_input({"plan": ["basic"]})
@@ -437,11 +448,12 @@ def test_pinned_requirements_refuse_bad_lists(packages, message):
     "kwargs, message",
     [
         ({"host": "0.0.0.0"}, "not a loopback address"),
-        ({"port": 80}, "port must be an int between 1024 and 65535"),
+        ({"port": 80}, "port must be >= 1024"),
+        ({"port": 70000}, "port must be <= 65535"),
         ({"port": "5000"}, "port must be an int"),
-        ({"startup_timeout": 0}, "startup_timeout must be a positive finite number"),
-        ({"startup_timeout": float("inf")}, "startup_timeout must be a positive finite number"),
-        ({"startup_timeout": float("nan")}, "startup_timeout must be a positive finite number"),
+        ({"startup_timeout": 0}, "startup_timeout must be a finite number > 0"),
+        ({"startup_timeout": float("inf")}, "startup_timeout must be a finite number"),
+        ({"startup_timeout": float("nan")}, "startup_timeout must be a finite number"),
         ({"port": True}, "port must be an int"),
     ],
 )
@@ -452,7 +464,7 @@ def test_tracking_server_rejects_bad_settings(tmp_path, kwargs, message):
 
 
 def test_tracking_server_refuses_a_directory_that_is_not_one(tmp_path):
-    with pytest.raises(InvalidParameterError, match="directory must be a folder path"):
+    with pytest.raises(InvalidParameterError, match="directory must be a path"):
         tracking.TrackingServer(None)
     (tmp_path / "file").write_text("x")
     with pytest.raises(InvalidParameterError, match="exists and is not a folder"):
@@ -467,7 +479,7 @@ def test_tracking_server_refuses_a_directory_that_is_not_one(tmp_path):
 
 def test_tracking_server_has_no_url_before_start(tmp_path):
     server = tracking.TrackingServer(tmp_path / "srv")
-    with pytest.raises(WorkspaceError, match="call start"):
+    with pytest.raises(ServerError, match="call start"):
         server.url  # noqa: B018
     assert not server.running and server.leftover_processes() == []
     server.stop()  # stopping a server that never started is harmless
@@ -485,13 +497,25 @@ def test_free_port_can_be_bound():
             tracking.free_port(bad)
 
 
-def test_quiet_mlflow_silences_run_links_and_logs():
-    import logging
-
-    values = tracking.quiet_mlflow()
-    assert os.environ["MLFLOW_SUPPRESS_PRINTING_URL_TO_STDOUT"] == "true"
-    assert values["MLFLOW_LOGGING_LEVEL"] == "ERROR"
-    assert logging.getLogger("mlflow").level == logging.ERROR
+def test_importing_tracking_changes_nothing_global():
+    script = textwrap.dedent(
+        """
+        import logging, os
+        import mlflow
+        before = dict(os.environ)
+        levels = {n: logging.getLogger(n).level for n in ("mlflow", "alembic")}
+        uri = mlflow.get_tracking_uri()
+        import companion.tracking
+        assert dict(os.environ) == before
+        assert {n: logging.getLogger(n).level for n in levels} == levels
+        assert mlflow.get_tracking_uri() == uri
+        assert not hasattr(companion.tracking, "quiet_mlflow")
+        print("ok")
+        """
+    )
+    result = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True,
+                            cwd=Path(__file__).resolve().parent.parent, check=False)
+    assert result.stdout.strip() == "ok", result.stderr[-2000:]
 
 
 # --------------------------------------------------------------------------- logging to SQLite
@@ -525,10 +549,10 @@ def test_log_sklearn_model_refuses_bad_input(frames, sqlite_store, tmp_path):
 
     train_df, _ = frames
     model = train(train_df, "logistic")
-    with pytest.raises(WorkspaceError, match="needs an active MLflow run"):
+    with pytest.raises(TrackingError, match="needs an active MLflow run"):
         tracking.log_sklearn_model(model, train_df)
     with mlflow.start_run() as run:
-        with pytest.raises(InvalidParameterError, match="missing feature column"):
+        with pytest.raises(InvalidParameterError, match=r"missing column\(s\)"):
             tracking.log_sklearn_model(model, train_df.drop(columns=["tenure_days"]))
         with pytest.raises(InvalidParameterError, match="model name must be"):
             tracking.log_sklearn_model(model, train_df, name="a/b")
@@ -584,7 +608,7 @@ def test_sweep_runs_table_best_run_cost_and_rebuilt_models(frames, sqlite_store)
     assert best_logistic.data.params["kind"] == "logistic"
     with pytest.raises(UnknownNameError, match="'forest' is not known"):
         tracking.best_run([experiment_id], kind="forest")
-    with pytest.raises(InvalidParameterError, match="metric must be a logged metric name"):
+    with pytest.raises(InvalidParameterError, match="metric must be a non-empty string of"):
         tracking.best_run([experiment_id], metric="val_roc_auc DESC; x")
 
     parent = mlflow.get_run(sweep["parent_run_id"].iloc[0])
@@ -635,7 +659,7 @@ def test_log_best_models_detects_a_record_that_does_not_rebuild(frames, sqlite_s
     _, experiment_id = sqlite_store
     tracking.run_sweep(train_df, val_df, [("logistic", {"C": 1.0})],
                        experiment_id=experiment_id, log_models=False)
-    with pytest.raises(WorkspaceError, match="rebuild a model scoring"):
+    with pytest.raises(LineageError, match="rebuild a model scoring"):
         tracking.log_best_models([experiment_id], train_df.iloc[::2], val_df, kinds=("logistic",))
 
 
@@ -673,8 +697,10 @@ BAD_RUNS = [
     ({"seed": 1.5}, InvalidParameterError, "seed must be an int"),
     ({"log_model": "yes"}, InvalidParameterError, "log_model must be True or False"),
     ({"nested": None}, InvalidParameterError, "nested must be True or False"),
-    ({"run_name": "it's"}, InvalidParameterError, "run_name must be a non-empty printable"),
-    ({"run_name": ""}, InvalidParameterError, "run_name must be a non-empty printable"),
+    ({"run_name": "it's"}, InvalidParameterError, "run_name must be a non-empty string of"),
+    ({"run_name": ""}, InvalidParameterError, "run_name must be a non-empty string of"),
+    ({"run_name": " "}, InvalidParameterError, "run_name must be a non-empty string of"),
+    ({"run_name": "a\nb"}, InvalidParameterError, "run_name must be a non-empty string of"),
     ({"tags": {"owner": None}}, InvalidParameterError, "tag 'owner' must be a string, got None"),
     ({"tags": {"owner": 3}}, InvalidParameterError, "tag 'owner' must be a string"),
     ({"tags": {"mlflow.user": "x"}}, InvalidParameterError, "tag 'mlflow.user' is set by"),
@@ -770,7 +796,7 @@ def test_a_sweep_that_fails_midway_deletes_its_parent_and_children(frames, sqlit
     train_df, val_df = frames
     _, experiment_id = sqlite_store
     calls = []
-    real_train = tracking.train
+    real_train = tracking.runs.train
 
     def flaky_train(*args, **kwargs):
         calls.append(1)
@@ -778,7 +804,7 @@ def test_a_sweep_that_fails_midway_deletes_its_parent_and_children(frames, sqlit
             raise MemoryError("the machine ran out of memory in the third run")
         return real_train(*args, **kwargs)
 
-    monkeypatch.setattr(tracking, "train", flaky_train)
+    monkeypatch.setattr(tracking.runs, "train", flaky_train)
     grid = [("logistic", {"C": c}) for c in (0.1, 1.0, 10.0)]
     with pytest.raises(MemoryError):
         tracking.run_sweep(train_df, val_df, grid, experiment_id=experiment_id,
@@ -823,7 +849,7 @@ def test_queries_refuse_bad_experiment_ids_and_names(frames, sqlite_store):
             call(["424242"])
     with pytest.raises(InvalidParameterError, match="decimals must be >= 0"):
         tracking.runs_table([experiment_id], decimals=-1)
-    with pytest.raises(WorkspaceError, match="no sweep run in experiment"):
+    with pytest.raises(TrackingError, match="no sweep run in experiment"):
         tracking.best_run([experiment_id])
     with pytest.raises(InvalidParameterError, match="kinds must be a list of model kinds"):
         tracking.log_best_models([experiment_id], train_df, val_df, kinds="gbm")
@@ -851,7 +877,7 @@ def test_log_best_models_logs_nothing_unless_every_kind_rebuilds(frames, sqlite_
     _, experiment_id = sqlite_store
     tracking.run_sweep(train_df, val_df, [("logistic", {"C": 1.0})],
                        experiment_id=experiment_id, log_models=False)
-    with pytest.raises(WorkspaceError, match="no sweep run in experiment"):  # no gbm run
+    with pytest.raises(TrackingError, match="no sweep run in experiment"):  # no gbm run
         tracking.log_best_models([experiment_id], train_df, val_df)
     child = tracking.best_run([experiment_id], kind="logistic")
     assert mlflow.MlflowClient().list_artifacts(child.info.run_id) == []  # no model logged
@@ -865,13 +891,12 @@ def test_tracking_server_serves_runs_and_artifacts_then_leaves_nothing(tmp_path,
     import mlflow
 
     train_df, val_df = frames
-    tracking.quiet_mlflow()
     previous = mlflow.get_tracking_uri()
-    with tracking.TrackingServer(tmp_path / "srv") as server:
+    with quiet("mlflow", "alembic"), tracking.TrackingServer(tmp_path / "srv") as server:
         assert server.running and server.url.startswith("http://127.0.0.1:")
         assert len(server.leftover_processes()) >= 1
-        try:
-            mlflow.set_tracking_uri(server.url)
+        assert mlflow.get_tracking_uri() == previous  # starting a server changes nothing global
+        with using_store(server.url):
             experiment_id = tracking.ensure_experiment_at(server.url, "served")
             assert tracking.ensure_experiment_at(server.url, "served") == experiment_id
             result = tracking.log_training_run(
@@ -881,9 +906,7 @@ def test_tracking_server_serves_runs_and_artifacts_then_leaves_nothing(tmp_path,
             assert run.data.metrics["val_roc_auc"] == pytest.approx(result["val_roc_auc"])
             model = mlflow.pyfunc.load_model(f"runs:/{result['run_id']}/model")
             assert model.predict(tracking.model_input(val_df)).shape == (len(val_df), 2)
-        finally:
-            mlflow.set_tracking_uri(previous)
-        with pytest.raises(WorkspaceError, match="already running"):
+        with pytest.raises(ServerError, match="already running"):
             server.start()
     assert not server.running and server.leftover_processes() == []
     assert (tmp_path / "srv" / "server.db").exists()
@@ -899,7 +922,7 @@ def test_tracking_server_that_cannot_start_reports_its_log(tmp_path):
             return "nosuchscheme://nowhere"
 
     server = BrokenServer(tmp_path / "srv", startup_timeout=60)
-    with pytest.raises(WorkspaceError, match="exited with code"):
+    with pytest.raises(ServerError, match="mlflow server exited with code"):
         server.start()
     assert not server.running and server.leftover_processes() == []
     assert server.log_path.exists()
@@ -936,3 +959,99 @@ def test_tracking_server_dies_with_the_process_that_started_it(tmp_path):
     finally:
         if parent.poll() is None:
             parent.kill()
+
+
+# --------------------------------------------------------------------------- refactored pieces
+
+
+class _FakeWorkspace:
+    """The least a stage needs of a workspace (companion.core.types.WorkspaceLike)."""
+
+    def __init__(self, root: Path, tracking_uri: str) -> None:
+        self.name, self.path, self.config = "fake", root, None
+        self.data_dir = self.feast_dir = self.dvc_dir = self.reports_dir = root
+        self.artifact_root = root / "artifacts"
+        self.tracking_uri = tracking_uri
+        self.required: list[str] = []
+
+    def relative(self, path):
+        return str(path)
+
+    def require(self, *names):
+        self.required.extend(names)
+        return self.tracking_uri
+
+
+def test_ensure_experiment_uses_the_workspace_store_and_changes_nothing_global(tmp_path,
+                                                                               sqlite_uri):
+    import mlflow
+
+    before = mlflow.get_tracking_uri()
+    ws = _FakeWorkspace(tmp_path, sqlite_uri)
+    experiment_id = tracking.ensure_experiment(ws, "churn local")
+    assert tracking.ensure_experiment(ws, "churn local") == experiment_id
+    assert ws.required == ["mlflow", "mlflow"]
+    assert mlflow.get_tracking_uri() == before
+    experiment = mlflow.MlflowClient(sqlite_uri).get_experiment(experiment_id)
+    assert experiment.artifact_location == (tmp_path / "artifacts" / "churn-local").as_uri()
+
+
+@pytest.mark.parametrize("name", ["../outside", "a'b", "", "a/b", 5, " lead", "a..b"])
+def test_ensure_experiment_refuses_names_before_building_anything(tmp_path, name):
+    ws = _FakeWorkspace(tmp_path, "sqlite:///unused.db")
+    with pytest.raises(InvalidParameterError, match="experiment name must be"):
+        tracking.ensure_experiment(ws, name)
+    assert ws.required == []
+    with pytest.raises(InvalidParameterError, match="expected a Workspace, got str"):
+        tracking.ensure_experiment("ws", "churn")
+
+
+def _old_estimator_param(text):
+    """How estimator_params read a parameter before it used ast.literal_eval."""
+    literals = {"True": True, "False": False, "None": None}
+    if text in literals:
+        return literals[text]
+    for cast in (int, float):
+        try:
+            return cast(text)
+        except ValueError:
+            continue
+    return text
+
+
+class _Run:
+    def __init__(self, params):
+        self.data = type("Data", (), {"params": params})()
+
+
+@pytest.mark.parametrize("text", ["1", "0.1", "1.0", "1e-05", "2000", "True", "False", "None",
+                                  "lbfgs", "log_loss", "balanced", "-3", "0.2", "auto", ""])
+def test_estimator_params_reads_values_as_before(text):
+    value = tracking.estimator_params(_Run({"kind": "gbm", "seed": "0", "x": text}))["x"]
+    old = _old_estimator_param(text)
+    assert value == old and type(value) is type(old)
+
+
+def test_estimator_params_restore_what_the_estimator_was_given():
+    from companion.training import make_model
+
+    params = {**tracking.EARLY_STOPPING, "learning_rate": 0.1, "max_leaf_nodes": 4, "loss": "log_loss",
+              "l2_regularization": 0.0, "class_weight": None}
+    logged = {"kind": "gbm", "seed": "0", "threads": "1", **{k: str(v) for k, v in params.items()}}
+    restored = tracking.estimator_params(_Run(logged))
+    assert restored == params
+    assert make_model("gbm")[-1].set_params(**restored).get_params()["early_stopping"] is True
+
+
+@pytest.mark.parametrize("name, ok", [("run-1", True), ("a b", True), ("é", True),
+                                      ("x" * 250, True), ("x" * 251, False), ("a`b", False),
+                                      ('a"b', False), ("a\\b", False), ("\t", False),
+                                      (None, False), (3, False)])
+def test_mlflow_names_are_printable_and_unquoted(name, ok):
+    from companion.tracking.checks import check_name
+
+    if ok:
+        assert check_name("run_name", name) == name
+    else:
+        with pytest.raises(InvalidParameterError, match="run_name must be a non-empty string"):
+            check_name("run_name", name)
