@@ -20,7 +20,8 @@ from _measure import machine, run_measured, write_results
 CHILD = """
 import json, time
 import numpy as np
-from companion.data import SimulationConfig, generate, _TimeGrid
+from companion.data import SimulationConfig, generate
+from companion.data.simulate import _TimeGrid
 n = {n}
 config = SimulationConfig(n_customers=n)
 weeks = len(_TimeGrid.from_config(config).week_end)

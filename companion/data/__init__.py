@@ -41,7 +41,6 @@ from companion.data.config import (
 )
 from companion.data.files import load_params, read_table, write_dataset, write_sample
 from companion.data.simulate import BLOCK_SIZE, generate
-from companion.data.simulate import _TimeGrid as _TimeGrid  # read by benchmarks/bench_data.py
 from companion.data.tables import (
     TABLE_FILES,
     ChurnDataset,
