@@ -51,12 +51,13 @@ __all__ = [
 ]
 
 STAGE_CODE = {
-    "validate": ("versioning",),
-    "features": ("versioning", "data", "training"),
-    "train": ("versioning", "training", "evaluation"),
+    "validate": ("errors", "core", "versioning"),
+    "features": ("errors", "core", "versioning", "data", "training"),
+    "train": ("errors", "core", "versioning", "training", "evaluation"),
 }
-"""The companion modules each pipeline stage runs; their files are its code dependencies."""
-CODE_MODULES = ("data", "evaluation", "training", "versioning")
+"""The companion modules each pipeline stage runs (the ground, ``errors`` and ``core``, with
+every stage); their files are its code dependencies."""
+CODE_MODULES = ("core", "data", "errors", "evaluation", "training", "versioning")
 """Every module a model of this pipeline is built with (the code :func:`code_files` names)."""
 
 
