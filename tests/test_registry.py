@@ -21,11 +21,17 @@ from mlflow.tracking import MlflowClient
 from sklearn.metrics import roc_auc_score
 
 from companion import registry
+from companion.core.provenance import source_name
 from companion.data import SimulationConfig, content_hash
-from companion.errors import CompanionError, InvalidParameterError, UnknownNameError, WorkspaceError
+from companion.errors import (
+    CompanionError,
+    InvalidParameterError,
+    LockTimeoutError,
+    UnknownNameError,
+)
 from companion.evaluation import Estimate, auc_difference, auc_interval
 from companion.features import FEATURE_VERSIONS, version_columns
-from companion.registry import GateDataError, GatePolicy, PromotionRefusedError
+from companion.registry import GateDataError, GatePolicy, PromotionRefusedError, Registry
 from companion.training import FEATURES, TARGET, evaluate, snapshot_features
 from companion.workspace import Workspace
 
@@ -58,15 +64,15 @@ def dataset(ws: Workspace):
 
 def register(ws, dataset, name, kind="logistic", first=0, last=2, holdout=3, **kwargs):
     months = dataset.snapshots
-    return registry.register_candidate(
-        ws, dataset, kind, months[first:last], months[holdout], name=name, **kwargs
+    return Registry(ws).register_candidate(
+        dataset, kind, months[first:last], months[holdout], name=name, **kwargs
     )
 
 
 def release(ws, dataset, version, name, policy=LENIENT):
-    registry.stage(ws, dataset, version, actor="test", reason="test", name=name, policy=policy,
+    Registry(ws).stage(dataset, version, actor="test", reason="test", name=name, policy=policy,
                    clock=fixed_clock)
-    return registry.promote(ws, version, actor="test", reason="test", name=name, clock=fixed_clock)
+    return Registry(ws).promote(version, actor="test", reason="test", name=name, clock=fixed_clock)
 
 
 # --------------------------------------------------------------------------- policy
@@ -84,10 +90,10 @@ def test_gate_policy_describes_its_rule_and_rejects_bad_values() -> None:
         GatePolicy(min_roc_auc=1.5)
     with pytest.raises(InvalidParameterError, match=r"margin must lie in \[0, 0.5\).* got -0.1"):
         GatePolicy(margin=-0.1)
-    with pytest.raises(InvalidParameterError,
-                       match="rule must be one of 'superiority', 'non-inferiority', got 'better'"):
+    with pytest.raises(UnknownNameError,
+                       match="rule 'better' is not known; accepted: 'superiority', 'non-inferiority'"):
         GatePolicy(rule="better")
-    with pytest.raises(InvalidParameterError, match="must be a number, got 'high'"):
+    with pytest.raises(InvalidParameterError, match="min_roc_auc must be a finite number, got 'high'"):
         GatePolicy(min_roc_auc="high")
     with pytest.raises(InvalidParameterError, match="candidate must be an Estimate"):
         superiority.decide(0.8, None)
@@ -135,7 +141,7 @@ def test_register_candidate_tags_lineage_and_moves_no_alias(ws, dataset) -> None
     first = register(ws, dataset, name, kind="gbm", last=1, holdout=1)
     second = register(ws, dataset, name, note="Two months.")
     assert (first.version, second.version) == (1, 2)
-    version = registry.get_version(ws, name, version=2)
+    version = Registry(ws).get_version(name, version=2)
     tags = version.tags
     months = [str(s.date()) for s in dataset.snapshots]
     assert tags["data.dataset_hash"] == dataset.content_hash()
@@ -154,15 +160,17 @@ def test_register_candidate_tags_lineage_and_moves_no_alias(ws, dataset) -> None
     assert [d.dataset.name for d in run.inputs.dataset_inputs] == [
         f"churn_model_v1 {months[0][:7]}..{months[1][:7]}"]
     assert run.data.tags["code.sha256"] == tags["code.sha256"] == registry.code_hash()
-    assert tags["code.files"] == "training.py,registry.py"
+    assert tags["code.files"] == ",".join(source_name(p) for p in registry.CODE_FILES)
+    assert {"training.py", "registry/candidates.py", "data/simulate.py"} <= set(
+        tags["code.files"].split(","))
     assert second.run_id in version.description and "Two months." in version.description
     holdout = snapshot_features(dataset, [dataset.snapshots[3]])
     expected_auc = evaluate(second.model, holdout)["roc_auc"]
     assert tags["metrics.holdout_roc_auc"] == f"{expected_auc:.4f}"
     assert second.metrics["roc_auc"] == pytest.approx(expected_auc)
-    assert registry.aliases(ws, name) == {}
+    assert Registry(ws).aliases(name) == {}
 
-    table = registry.list_versions(ws, name)
+    table = Registry(ws).list_versions(name)
     assert list(table.index) == [1, 2]
     assert list(table["kind"]) == ["gbm", "logistic"]
     assert table.loc[2, "trained_on"] == f"{months[0][:7]}..{months[1][:7]}"
@@ -174,10 +182,11 @@ def test_code_hash_covers_the_training_code_files(tmp_path, monkeypatch) -> None
     today = registry.code_hash()
     copies = []
     for path in registry.CODE_FILES:
-        copy = tmp_path / path.name
+        copy = tmp_path / "companion" / source_name(path)
+        copy.parent.mkdir(parents=True, exist_ok=True)
         copy.write_bytes(path.read_bytes())
         copies.append(copy)
-    monkeypatch.setattr(registry, "CODE_FILES", tuple(copies))
+    monkeypatch.setattr(registry.names, "CODE_FILES", tuple(copies))
     assert registry.code_hash() == today  # same names and bytes, another folder
     copies[0].write_bytes(copies[0].read_bytes() + b"# one more line\n")
     assert registry.code_hash() != today
@@ -188,12 +197,12 @@ def test_register_candidate_rejects_bad_input_and_registers_nothing(ws, dataset)
     register(ws, dataset, name)
     months = dataset.snapshots
     with pytest.raises(UnknownNameError, match="'forest'.*accepted: 'logistic', 'gbm'"):
-        registry.register_candidate(ws, dataset, "forest", months[:2], months[3], name=name)
+        Registry(ws).register_candidate(dataset, "forest", months[:2], months[3], name=name)
     with pytest.raises(InvalidParameterError, match="must come after every training snapshot"):
-        registry.register_candidate(ws, dataset, "logistic", months[1:3], months[0], name=name)
+        Registry(ws).register_candidate(dataset, "logistic", months[1:3], months[0], name=name)
     with pytest.raises(InvalidParameterError, match="non-empty list of snapshots"):
-        registry.register_candidate(ws, dataset, "logistic", [], months[3], name=name)
-    assert list(registry.list_versions(ws, name).index) == [1]
+        Registry(ws).register_candidate(dataset, "logistic", [], months[3], name=name)
+    assert list(Registry(ws).list_versions(name).index) == [1]
 
 
 # --------------------------------------------------------------------------- gate and moves
@@ -214,7 +223,7 @@ def test_gate_scores_both_versions_on_the_same_month(ws, dataset, tmp_path, monk
     release(ws, dataset, baseline.version, name)
     candidate = register(ws, dataset, name, last=3, holdout=3)
     policy = GatePolicy(min_roc_auc=0.6, margin=0.01)
-    decision = registry.validate_candidate(ws, dataset, candidate.version, name=name,
+    decision = Registry(ws).validate_candidate(dataset, candidate.version, name=name,
                                            policy=policy)
     month = snapshot_features(dataset, [dataset.snapshots[3]])
     y = month[TARGET].to_numpy()
@@ -241,10 +250,10 @@ def test_gate_scores_both_versions_on_the_same_month(ws, dataset, tmp_path, monk
     assert gate_run.data.tags["gate.rows_hash"] == decision.rows_hash
     with pytest.raises(GateDataError, match="is not held out: candidate v2 was trained on "
                        "snapshots up to " + str(dataset.snapshots[2].date())):
-        registry.validate_candidate(ws, dataset, candidate.version, name=name,
+        Registry(ws).validate_candidate(dataset, candidate.version, name=name,
                                     month=dataset.snapshots[1])
     with pytest.raises(InvalidParameterError, match="not a snapshot of the dataset; accepted"):
-        registry.validate_candidate(ws, dataset, candidate.version, name=name, month="2031-01-01")
+        Registry(ws).validate_candidate(dataset, candidate.version, name=name, month="2031-01-01")
 
 
 def test_refused_candidate_leaves_the_registry_unchanged(ws, dataset) -> None:
@@ -252,17 +261,17 @@ def test_refused_candidate_leaves_the_registry_unchanged(ws, dataset) -> None:
     baseline = register(ws, dataset, name)
     release(ws, dataset, baseline.version, name)
     worse = register(ws, dataset, name, first=1, last=2, params={"C": 0.01})
-    before = registry.registry_state(ws, name)
+    before = Registry(ws).registry_state(name)
     strict = GatePolicy(min_roc_auc=0.5, margin=0.4)
     with pytest.raises(PromotionRefusedError, match=r"version 2 may not enter 'staging'.*"
                        r"against production v1.*does not lie above \+0.4.*unchanged"):
-        registry.stage(ws, dataset, worse.version, actor="ben", reason="quick", name=name,
+        Registry(ws).stage(dataset, worse.version, actor="ben", reason="quick", name=name,
                        policy=strict, clock=fixed_clock)
     with pytest.raises(PromotionRefusedError, match="is not above 0.99"):
-        registry.stage(ws, dataset, worse.version, actor="ben", reason="quick", name=name,
+        Registry(ws).stage(dataset, worse.version, actor="ben", reason="quick", name=name,
                        policy=GatePolicy(min_roc_auc=0.99), clock=fixed_clock)
-    assert registry.registry_state(ws, name) == before
-    audit = registry.read_audit(ws, name)
+    assert Registry(ws).registry_state(name) == before
+    audit = Registry(ws).read_audit(name)
     assert list(audit["action"]) == ["stage", "promote", "refuse", "refuse"]
     assert audit["version"].iloc[-1] == worse.version
     assert "[" in audit["reason"].iloc[-2]  # the refusal records the interval numbers
@@ -277,20 +286,20 @@ def test_gate_refuses_a_month_production_was_trained_on(ws, dataset) -> None:
     candidate = register(ws, dataset, name, first=0, last=2, holdout=3)
     end = str(dataset.snapshots[3].date())
     with pytest.raises(GateDataError, match=f"production v1 was trained on snapshots up to {end}"):
-        registry.validate_candidate(ws, dataset, candidate.version, name=name, policy=LENIENT)
-    before = registry.registry_state(ws, name)
+        Registry(ws).validate_candidate(dataset, candidate.version, name=name, policy=LENIENT)
+    before = Registry(ws).registry_state(name)
     _, runs_before = _runs(ws)
     with pytest.raises(PromotionRefusedError, match="may not enter 'staging': gate month "
                        f"{end} is not held out: production v1"):
-        registry.stage(ws, dataset, candidate.version, actor="dan", reason="r", name=name,
+        Registry(ws).stage(dataset, candidate.version, actor="dan", reason="r", name=name,
                        policy=LENIENT, clock=fixed_clock)
-    assert registry.registry_state(ws, name) == before
+    assert Registry(ws).registry_state(name) == before
     assert len(_runs(ws)[1]) == len(runs_before)
-    audit = registry.read_audit(ws, name)
+    audit = Registry(ws).read_audit(name)
     assert (audit["action"].iloc[-1], audit["version"].iloc[-1]) == ("refuse", candidate.version)
     assert "not held out: production v1" in audit["reason"].iloc[-1]
     # A later month, after both versions' training, is accepted.
-    later = registry.validate_candidate(ws, dataset, candidate.version, name=name,
+    later = Registry(ws).validate_candidate(dataset, candidate.version, name=name,
                                         month=dataset.snapshots[4], policy=LENIENT)
     assert later.month == str(dataset.snapshots[4].date())
 
@@ -304,20 +313,20 @@ def test_one_class_month_is_refused_audited_and_leaves_no_run(ws, dataset) -> No
     labels = dataset.labels.copy()
     labels.loc[labels["snapshot_timestamp"] == last, TARGET] = 0
     unlabelled = dataclasses.replace(dataset, labels=labels)
-    before = registry.registry_state(ws, name)
+    before = Registry(ws).registry_state(name)
     client, runs_before = _runs(ws)
     rows = int((labels["snapshot_timestamp"] == last).sum())
     with pytest.raises(PromotionRefusedError,
                        match=rf"ROC AUC is undefined on gate month {last.date()}: its {rows:,} "
                        r"labelled rows are all of class 0 \(no churner\)"):
-        registry.stage(ws, unlabelled, candidate.version, actor="cron", reason="monthly",
+        Registry(ws).stage(unlabelled, candidate.version, actor="cron", reason="monthly",
                        name=name, month=last, policy=LENIENT, clock=fixed_clock)
-    assert registry.registry_state(ws, name) == before
+    assert Registry(ws).registry_state(name) == before
     client, runs_after = _runs(ws)
     assert len(runs_after) == len(runs_before)
     experiment = client.get_experiment_by_name(registry.EXPERIMENT).experiment_id
     assert client.search_runs([experiment], filter_string="attributes.status = 'FAILED'") == []
-    audit = registry.read_audit(ws, name)
+    audit = Registry(ws).read_audit(name)
     assert (audit["actor"].iloc[-1], audit["action"].iloc[-1]) == ("cron", "refuse")
     assert "undefined" in audit["reason"].iloc[-1]
 
@@ -326,9 +335,9 @@ def test_gate_data_and_decision_are_recorded_on_the_version(ws, dataset) -> None
     name = "recorded"
     release(ws, dataset, register(ws, dataset, name, **STUMP).version, name)
     candidate = register(ws, dataset, name, last=3, holdout=3)
-    decision = registry.stage(ws, dataset, candidate.version, actor="ana", reason="r", name=name,
+    decision = Registry(ws).stage(dataset, candidate.version, actor="ana", reason="r", name=name,
                               policy=LENIENT, clock=fixed_clock)
-    tags = registry.get_version(ws, name, version=candidate.version).tags
+    tags = Registry(ws).get_version(name, version=candidate.version).tags
     month = dataset.snapshots[3]
     rows = registry.gate_rows(dataset, month)
     assert tags["data.training_end"] == str(dataset.snapshots[2].date())
@@ -361,27 +370,27 @@ def test_promote_only_from_staging_and_audit_who_when_why(ws, dataset) -> None:
     first = register(ws, dataset, name)
     second = register(ws, dataset, name, params={"C": 0.1})
     with pytest.raises(PromotionRefusedError, match="only the version in 'staging'.*holds nothing"):
-        registry.promote(ws, first.version, actor="ana", reason="r", name=name)
-    registry.stage(ws, dataset, first.version, actor="ana", reason="first", name=name,
+        Registry(ws).promote(first.version, actor="ana", reason="r", name=name)
+    Registry(ws).stage(dataset, first.version, actor="ana", reason="first", name=name,
                    policy=LENIENT, clock=fixed_clock)
-    assert registry.aliases(ws, name) == {"staging": 1}
+    assert Registry(ws).aliases(name) == {"staging": 1}
     with pytest.raises(PromotionRefusedError, match="version 2 .* 'staging' holds v1"):
-        registry.promote(ws, second.version, actor="ana", reason="r", name=name)
-    entry = registry.promote(ws, first.version, actor="ana", reason="ship it", name=name,
+        Registry(ws).promote(second.version, actor="ana", reason="r", name=name)
+    entry = Registry(ws).promote(first.version, actor="ana", reason="ship it", name=name,
                              clock=fixed_clock)
-    assert registry.aliases(ws, name) == {"production": 1}
+    assert Registry(ws).aliases(name) == {"production": 1}
     assert entry == {"time": "2025-06-01T09:30:00+00:00", "actor": "ana", "action": "promote",
                      "model": name, "alias": "production", "version": 1, "previous": None,
                      "reason": "ship it"}
-    tags = registry.get_version(ws, name, version=1).tags
+    tags = Registry(ws).get_version(name, version=1).tags
     assert (tags["production.promoted_by"], tags["production.reason"]) == ("ana", "ship it")
     assert tags["production.promoted_at"] == "2025-06-01T09:30:00+00:00"
     assert tags["gate.result"] == "passed"
-    lines = registry.audit_path(ws).read_text(encoding="utf-8").splitlines()
+    lines = Registry(ws).audit_path.read_text(encoding="utf-8").splitlines()
     assert json.loads(lines[-1]) == entry
-    assert registry.aliases_from_audit(ws, name) == registry.aliases(ws, name)
+    assert Registry(ws).aliases_from_audit(name) == Registry(ws).aliases(name)
     with pytest.raises(InvalidParameterError, match="actor must be a non-empty string"):
-        registry.promote(ws, first.version, actor="", reason="r", name=name)
+        Registry(ws).promote(first.version, actor="", reason="r", name=name)
 
 
 def test_alias_loads_the_promoted_model_and_rollback_returns_the_previous(ws, dataset) -> None:
@@ -391,40 +400,40 @@ def test_alias_loads_the_promoted_model_and_rollback_returns_the_previous(ws, da
     frame = snapshot_features(dataset, [dataset.snapshots[3]])
 
     def production_scores():
-        return registry.load_model(ws, name, alias="production").predict_proba(frame[FEATURES])
+        return Registry(ws).load_model(name, alias="production").predict_proba(frame[FEATURES])
 
     release(ws, dataset, first.version, name)
     with pytest.raises(PromotionRefusedError, match=r"history is \[1\]"):
-        registry.rollback(ws, actor="carla", reason="r", name=name)
+        Registry(ws).rollback(actor="carla", reason="r", name=name)
     release(ws, dataset, second.version, name)
     assert np.array_equal(production_scores(), second.model.predict_proba(frame[FEATURES]))
-    entry = registry.rollback(ws, actor="carla", reason="bad scores", name=name,
+    entry = Registry(ws).rollback(actor="carla", reason="bad scores", name=name,
                               clock=fixed_clock)
     assert (entry["action"], entry["version"], entry["previous"]) == ("rollback", 1, 2)
-    assert registry.aliases(ws, name) == {"production": 1}
+    assert Registry(ws).aliases(name) == {"production": 1}
     assert np.array_equal(production_scores(), first.model.predict_proba(frame[FEATURES]))
-    assert registry.get_version(ws, name, version=2).tags["production.rolled_back_by"] == "carla"
-    assert registry.aliases_from_audit(ws, name) == {"production": 1}
+    assert Registry(ws).get_version(name, version=2).tags["production.rolled_back_by"] == "carla"
+    assert Registry(ws).aliases_from_audit(name) == {"production": 1}
     with pytest.raises(PromotionRefusedError, match="needs an earlier production version"):
-        registry.rollback(ws, actor="carla", reason="again", name=name)
+        Registry(ws).rollback(actor="carla", reason="again", name=name)
 
 
 def test_unknown_model_alias_and_version_raise_clear_errors(ws, dataset) -> None:
     name = "lookup"
     release(ws, dataset, register(ws, dataset, name).version, name)
     with pytest.raises(UnknownNameError, match=r"registered model 'lookpu' does not exist; known:.*'lookup'"):
-        registry.get_version(ws, "lookpu", alias="production")
+        Registry(ws).get_version("lookpu", alias="production")
     with pytest.raises(UnknownNameError, match=r"no alias 'champion'; aliases set: 'production' -> v1"):
-        registry.get_version(ws, name, alias="champion")
+        Registry(ws).get_version(name, alias="champion")
     with pytest.raises(UnknownNameError, match=r"no version 4; versions: \[1\]"):
-        registry.load_model(ws, name, version=4)
+        Registry(ws).load_model(name, version=4)
     with pytest.raises(UnknownNameError, match="no alias 'staging'"):
-        registry.model_uri(ws, name, alias="staging")
+        Registry(ws).model_uri(name, alias="staging")
     with pytest.raises(InvalidParameterError, match="positive int, got 'two'"):
-        registry.get_version(ws, name, version="two")
+        Registry(ws).get_version(name, version="two")
     with pytest.raises(InvalidParameterError, match="exactly one of version or alias"):
-        registry.get_version(ws, name, version=1, alias="production")
-    assert registry.model_uri(ws, name, version=1) == f"models:/{name}/1"
+        Registry(ws).get_version(name, version=1, alias="production")
+    assert Registry(ws).model_uri(name, version=1) == f"models:/{name}/1"
     assert issubclass(UnknownNameError, CompanionError)
 
 
@@ -435,7 +444,7 @@ def test_two_racing_promotions_of_one_staging_version_promote_once(ws, dataset) 
     name = "race-same"
     release(ws, dataset, register(ws, dataset, name, **STUMP).version, name)
     candidate = register(ws, dataset, name)
-    registry.stage(ws, dataset, candidate.version, actor="ana", reason="r", name=name,
+    Registry(ws).stage(dataset, candidate.version, actor="ana", reason="r", name=name,
                    policy=LENIENT)
     start = threading.Barrier(4)
     outcomes: list[str] = []
@@ -443,7 +452,7 @@ def test_two_racing_promotions_of_one_staging_version_promote_once(ws, dataset) 
     def job(worker: int) -> None:
         start.wait()
         try:
-            registry.promote(ws, candidate.version, actor=f"bot-{worker}", reason="nightly",
+            Registry(ws).promote(candidate.version, actor=f"bot-{worker}", reason="nightly",
                              name=name)
             outcomes.append("promoted")
         except PromotionRefusedError:
@@ -455,11 +464,11 @@ def test_two_racing_promotions_of_one_staging_version_promote_once(ws, dataset) 
     for thread in threads:
         thread.join()
     assert sorted(outcomes) == ["promoted", "refused", "refused", "refused"]
-    audit = registry.read_audit(ws, name)
+    audit = Registry(ws).read_audit(name)
     promotions = audit[audit["action"] == "promote"]
     assert list(promotions["version"]) == [1, 2]
     assert promotions["previous"].iloc[-1] == 1
-    assert registry.aliases(ws, name) == registry.aliases_from_audit(ws, name) == {"production": 2}
+    assert Registry(ws).aliases(name) == Registry(ws).aliases_from_audit(name) == {"production": 2}
 
 
 @pytest.mark.slow
@@ -474,9 +483,9 @@ def test_racing_releases_of_different_candidates_agree_with_the_audit(ws, datase
     def release_job(version: int) -> None:
         start.wait()
         try:
-            registry.stage(ws, dataset, version, actor=f"job-{version}", reason="r", name=name,
+            Registry(ws).stage(dataset, version, actor=f"job-{version}", reason="r", name=name,
                            policy=LENIENT)
-            registry.promote(ws, version, actor=f"job-{version}", reason="r", name=name)
+            Registry(ws).promote(version, actor=f"job-{version}", reason="r", name=name)
             promoted.append(version)
         except PromotionRefusedError:
             pass
@@ -486,12 +495,12 @@ def test_racing_releases_of_different_candidates_agree_with_the_audit(ws, datase
         thread.start()
     for thread in threads:
         thread.join()
-    audit = registry.read_audit(ws, name)
-    production = registry.aliases(ws, name)["production"]
-    assert registry.aliases(ws, name) == registry.aliases_from_audit(ws, name)
+    audit = Registry(ws).read_audit(name)
+    production = Registry(ws).aliases(name)["production"]
+    assert Registry(ws).aliases(name) == Registry(ws).aliases_from_audit(name)
     assert list(audit.loc[audit["action"] == "promote", "version"])[1:] == promoted
     assert production == (promoted[-1] if promoted else 1)
-    assert "staging" not in registry.aliases(ws, name) or len(promoted) < len(candidates)
+    assert "staging" not in Registry(ws).aliases(name) or len(promoted) < len(candidates)
 
 
 def test_registry_lock_times_out_with_a_clear_error(ws) -> None:
@@ -499,17 +508,17 @@ def test_registry_lock_times_out_with_a_clear_error(ws) -> None:
 
     def contender() -> None:
         try:
-            with registry.registry_lock(ws, timeout=0.2):
+            with Registry(ws).lock(timeout=0.2):
                 pass
-        except WorkspaceError as exc:
+        except LockTimeoutError as exc:
             errors.append(exc)
 
-    with registry.registry_lock(ws):
+    with Registry(ws).lock():
         thread = threading.Thread(target=contender)
         thread.start()
         thread.join()
     assert len(errors) == 1 and "another promotion is still running" in str(errors[0])
-    with registry.registry_lock(ws, timeout=0.2):  # released: free again
+    with Registry(ws).lock(timeout=0.2):  # released: free again
         pass
 
 
@@ -518,10 +527,10 @@ def test_registry_lock_times_out_with_a_clear_error(ws) -> None:
 
 def test_read_audit_of_an_empty_workspace_is_an_empty_table(tmp_path) -> None:
     empty = Workspace.create("empty", root=tmp_path)
-    audit = registry.read_audit(empty)
+    audit = Registry(empty).read_audit()
     assert audit.empty and list(audit.columns) == [
         "time", "actor", "action", "model", "alias", "version", "previous", "reason"]
-    assert registry.aliases_from_audit(empty) == {}
+    assert Registry(empty).aliases_from_audit() == {}
 
 
 def test_baseline_prerequisite_registers_and_promotes_version_1(tmp_path) -> None:
@@ -531,14 +540,14 @@ def test_baseline_prerequisite_registers_and_promotes_version_1(tmp_path) -> Non
     )
     baseline = workspace.require("baseline")
     assert baseline.version == 1 and baseline.kind == "gbm"
-    assert registry.aliases(workspace) == {"production": 1}
-    tags = registry.get_version(workspace, version=1).tags
+    assert Registry(workspace).aliases() == {"production": 1}
+    tags = Registry(workspace).get_version(version=1).tags
     # Gated with the default policy on the second month: nothing to compare with, so only
     # the floor applies, to the lower end of the interval.
     assert tags["gate.month"] == "2025-02-01" and tags["gate.production_version"] == ""
     assert float(tags["gate.roc_auc_low"]) > GatePolicy().min_roc_auc
     assert tags["gate.difference"] == ""
-    audit = registry.read_audit(workspace)
+    audit = Registry(workspace).read_audit()
     assert list(zip(audit["actor"], audit["action"], strict=True)) == [
         ("setup", "stage"), ("setup", "promote")]
     assert workspace.built() == ["data", "mlflow", "baseline"]
@@ -549,29 +558,29 @@ def test_baseline_prerequisite_registers_and_promotes_version_1(tmp_path) -> Non
 
 def test_prompts_are_versioned_and_loaded_by_version_and_alias(ws) -> None:
     name = "winback-email"
-    first = registry.register_prompt(ws, name, "Hello {{first_name}}, we miss you.",
+    first = Registry(ws).register_prompt(name, "Hello {{first_name}}, we miss you.",
                                      commit_message="first", tags={"owner": "retention"})
-    second = registry.register_prompt(ws, name, "Hi {{first_name}}! New shows on {{plan}}.",
+    second = Registry(ws).register_prompt(name, "Hi {{first_name}}! New shows on {{plan}}.",
                                       commit_message="mention plan")
     assert (first.version, second.version) == (1, 2)
-    registry.set_prompt_alias(ws, name, "production", 1)
-    assert registry.load_prompt(ws, name, alias="production").format(first_name="Sam") == (
+    Registry(ws).set_prompt_alias(name, "production", 1)
+    assert Registry(ws).load_prompt(name, alias="production").format(first_name="Sam") == (
         "Hello Sam, we miss you.")
-    registry.set_prompt_alias(ws, name, "production", 2)
-    loaded = registry.load_prompt(ws, name, alias="production")
+    Registry(ws).set_prompt_alias(name, "production", 2)
+    loaded = Registry(ws).load_prompt(name, alias="production")
     assert loaded.version == 2 and loaded.commit_message == "mention plan"
     assert loaded.format(first_name="Sam", plan="premium") == "Hi Sam! New shows on premium."
-    assert registry.load_prompt(ws, name, version=1).tags["owner"] == "retention"
+    assert Registry(ws).load_prompt(name, version=1).tags["owner"] == "retention"
     with pytest.raises(UnknownNameError, match=r"'winback-email' has no version 3; versions: \[1, 2\]"):
-        registry.load_prompt(ws, name, version=3)
+        Registry(ws).load_prompt(name, version=3)
     with pytest.raises(UnknownNameError, match="no alias 'beta'; aliases set: 'production' -> v2"):
-        registry.load_prompt(ws, name, alias="beta")
+        Registry(ws).load_prompt(name, alias="beta")
     with pytest.raises(UnknownNameError, match="prompt 'nope' does not exist"):
-        registry.load_prompt(ws, "nope", version=1)
+        Registry(ws).load_prompt("nope", version=1)
     with pytest.raises(UnknownNameError, match="no version 9"):
-        registry.set_prompt_alias(ws, name, "production", 9)
-    assert registry.load_prompt(ws, name, alias="production").version == 2
-    assert isinstance(registry.read_audit(ws, None), pd.DataFrame)
+        Registry(ws).set_prompt_alias(name, "production", 9)
+    assert Registry(ws).load_prompt(name, alias="production").version == 2
+    assert isinstance(Registry(ws).read_audit(None), pd.DataFrame)
 
 
 # --------------------------------------------------------------------------- bad input sweep
@@ -587,15 +596,15 @@ def sweep(tmp_path_factory: pytest.TempPathFactory):
     )
     data = workspace.require("data")
     months = data.snapshots
-    registry.register_candidate(workspace, data, "logistic", months[:2], months[3], name="m")
+    Registry(workspace).register_candidate(data, "logistic", months[:2], months[3], name="m")
     return workspace, data
 
 
 def _footprint(workspace):
     client, runs = _runs(workspace)
     return {
-        "state": registry.registry_state(workspace, "m"),
-        "models": registry.registered_models(workspace),
+        "state": Registry(workspace).registry_state("m"),
+        "models": Registry(workspace).registered_models(),
         "runs": sorted((r.info.run_name, r.info.status) for r in runs),
         "files": sorted(str(p.relative_to(workspace.path)) for p in
                         (workspace.path / "registry").rglob("*")
@@ -612,93 +621,95 @@ def _bad_calls(ws, data):
     nan = float("nan")
     return {
         # not a workspace / not a dataset
-        "list_versions(None)": lambda: registry.list_versions(None, "m"),
-        "aliases('ws')": lambda: registry.aliases("ws", "m"),
-        "registered_models(1)": lambda: registry.registered_models(1),
-        "registry_state(dict)": lambda: registry.registry_state({}, "m"),
-        "audit_path(str)": lambda: registry.audit_path("build/x"),
-        "read_audit(None)": lambda: registry.read_audit(None),
+        "Registry(None)": lambda: Registry(None),
+        "Registry('ws')": lambda: Registry("ws"),
+        "Registry(1)": lambda: Registry(1),
+        "Registry(dict)": lambda: Registry({}),
+        "Registry.at(path)": lambda: Registry.at("build/x", audit_dir="build"),
+        "Registry.at(registry_uri=1)": lambda: Registry.at(ws.tracking_uri, registry_uri=1,
+                                                           audit_dir="build"),
+        "Registry.at(audit_dir=None)": lambda: Registry.at(ws.tracking_uri, audit_dir=None),
         "gate_rows(frame)": lambda: registry.gate_rows(data.labels, months[3]),
         "oracle_interval(None)": lambda: registry.oracle_interval(None, months[3]),
-        "register_candidate(dataset=frame)": lambda: registry.register_candidate(
-            ws, data.labels, "gbm", months[:1], months[1], name="m"),
-        "stage(dataset=None)": lambda: registry.stage(ws, None, 1, **move),
-        "validate_candidate(ws=None)": lambda: registry.validate_candidate(None, data, 1,
-                                                                           name="m"),
+        "register_candidate(dataset=frame)": lambda: Registry(ws).register_candidate(
+            data.labels, "gbm", months[:1], months[1], name="m"),
+        "stage(dataset=None)": lambda: Registry(ws).stage(None, 1, **move),
+        "validate_candidate(dataset=None)": lambda: Registry(ws).validate_candidate(
+            None, 1, name="m"),
         "register_baseline(dataset=str)": lambda: registry.register_baseline(ws, "data"),
         "build_baseline(None)": lambda: registry.build_baseline(None),
-        "register_prompt(ws=None)": lambda: registry.register_prompt(
-            None, "p", "t", commit_message="c"),
+        "register_prompt(template=None)": lambda: Registry(ws).register_prompt(
+            "p", None, commit_message="c"),
         # names MLflow's filters would choke on, or that are not names at all
-        "quoted model name": lambda: registry.register_candidate(
-            ws, data, "logistic", months[:2], months[3], name="a'b"),
-        "list_versions quoted": lambda: registry.list_versions(ws, "a'b"),
-        "model name with space": lambda: registry.get_version(ws, "lumen churn", version=1),
-        "model name None": lambda: registry.aliases(ws, None),
-        "alias with slash": lambda: registry.get_version(ws, "m", alias="prod/1"),
-        "alias empty": lambda: registry.model_uri(ws, "m", alias=""),
-        "prompt name quoted": lambda: registry.register_prompt(
-            ws, "p'q", "t", commit_message="c"),
-        "prompt tag None": lambda: registry.register_prompt(
-            ws, "p", "t", commit_message="c", tags={"owner": None}),
-        "prompt alias bad": lambda: registry.set_prompt_alias(ws, "p", "a b", 1),
-        "load_prompt both": lambda: registry.load_prompt(ws, "p", version=1, alias="x"),
-        "read_audit quoted": lambda: registry.read_audit(ws, "a'b"),
-        "aliases_from_audit None": lambda: registry.aliases_from_audit(ws, None),
-        "alias_timeline quoted": lambda: registry.alias_timeline(ws, "a'b"),
+        "quoted model name": lambda: Registry(ws).register_candidate(
+            data, "logistic", months[:2], months[3], name="a'b"),
+        "list_versions quoted": lambda: Registry(ws).list_versions("a'b"),
+        "model name with space": lambda: Registry(ws).get_version("lumen churn", version=1),
+        "model name None": lambda: Registry(ws).aliases(None),
+        "alias with slash": lambda: Registry(ws).get_version("m", alias="prod/1"),
+        "alias empty": lambda: Registry(ws).model_uri("m", alias=""),
+        "prompt name quoted": lambda: Registry(ws).register_prompt(
+            "p'q", "t", commit_message="c"),
+        "prompt tag None": lambda: Registry(ws).register_prompt(
+            "p", "t", commit_message="c", tags={"owner": None}),
+        "prompt alias bad": lambda: Registry(ws).set_prompt_alias("p", "a b", 1),
+        "load_prompt both": lambda: Registry(ws).load_prompt("p", version=1, alias="x"),
+        "read_audit quoted": lambda: Registry(ws).read_audit("a'b"),
+        "aliases_from_audit None": lambda: Registry(ws).aliases_from_audit(None),
+        "alias_timeline quoted": lambda: Registry(ws).alias_timeline("a'b"),
         # versions
-        "version 0": lambda: registry.get_version(ws, "m", version=0),
-        "version True": lambda: registry.load_model(ws, "m", version=True),
-        "version 1.5": lambda: registry.model_uri(ws, "m", version=1.5),
-        "version and alias": lambda: registry.get_version(ws, "m", version=1, alias="x"),
+        "version 0": lambda: Registry(ws).get_version("m", version=0),
+        "version True": lambda: Registry(ws).load_model("m", version=True),
+        "version 1.5": lambda: Registry(ws).model_uri("m", version=1.5),
+        "version and alias": lambda: Registry(ws).get_version("m", version=1, alias="x"),
         # register_candidate arguments, all refused before training
-        "seed -1": lambda: registry.register_candidate(
-            ws, data, "logistic", months[:2], months[3], name="m", seed=-1),
-        "seed 1.0": lambda: registry.register_candidate(
-            ws, data, "logistic", months[:2], months[3], name="m", seed=1.0),
-        "params unknown": lambda: registry.register_candidate(
-            ws, data, "gbm", months[:2], months[3], name="m", params={"trees": 3}),
-        "params nan": lambda: registry.register_candidate(
-            ws, data, "gbm", months[:2], months[3], name="m", params={"learning_rate": nan}),
-        "params negative": lambda: registry.register_candidate(
-            ws, data, "gbm", months[:2], months[3], name="m", params={"max_iter": -1}),
-        "params not a mapping": lambda: registry.register_candidate(
-            ws, data, "gbm", months[:2], months[3], name="m", params=[("max_iter", 1)]),
-        "duplicate months": lambda: registry.register_candidate(
-            ws, data, "logistic", [months[0], months[0]], months[3], name="m"),
-        "month not a snapshot": lambda: registry.register_candidate(
-            ws, data, "logistic", ["2025-01-15"], months[3], name="m"),
-        "month garbage": lambda: registry.register_candidate(
-            ws, data, "logistic", ["soon"], months[3], name="m"),
-        "month NaT": lambda: registry.register_candidate(
-            ws, data, "logistic", [months[0]], pd.NaT, name="m"),
-        "snapshots as a string": lambda: registry.register_candidate(
-            ws, data, "logistic", "2025-01-01", months[3], name="m"),
-        "one-class training months": lambda: registry.register_candidate(
-            ws, one_class, "logistic", months[:2], months[3], name="m"),
-        "note None": lambda: registry.register_candidate(
-            ws, data, "logistic", months[:2], months[3], name="m", note=None),
+        "seed -1": lambda: Registry(ws).register_candidate(
+            data, "logistic", months[:2], months[3], name="m", seed=-1),
+        "seed 1.0": lambda: Registry(ws).register_candidate(
+            data, "logistic", months[:2], months[3], name="m", seed=1.0),
+        "params unknown": lambda: Registry(ws).register_candidate(
+            data, "gbm", months[:2], months[3], name="m", params={"trees": 3}),
+        "params nan": lambda: Registry(ws).register_candidate(
+            data, "gbm", months[:2], months[3], name="m", params={"learning_rate": nan}),
+        "params negative": lambda: Registry(ws).register_candidate(
+            data, "gbm", months[:2], months[3], name="m", params={"max_iter": -1}),
+        "params not a mapping": lambda: Registry(ws).register_candidate(
+            data, "gbm", months[:2], months[3], name="m", params=[("max_iter", 1)]),
+        "duplicate months": lambda: Registry(ws).register_candidate(
+            data, "logistic", [months[0], months[0]], months[3], name="m"),
+        "month not a snapshot": lambda: Registry(ws).register_candidate(
+            data, "logistic", ["2025-01-15"], months[3], name="m"),
+        "month garbage": lambda: Registry(ws).register_candidate(
+            data, "logistic", ["soon"], months[3], name="m"),
+        "month NaT": lambda: Registry(ws).register_candidate(
+            data, "logistic", [months[0]], pd.NaT, name="m"),
+        "snapshots as a string": lambda: Registry(ws).register_candidate(
+            data, "logistic", "2025-01-01", months[3], name="m"),
+        "one-class training months": lambda: Registry(ws).register_candidate(
+            one_class, "logistic", months[:2], months[3], name="m"),
+        "note None": lambda: Registry(ws).register_candidate(
+            data, "logistic", months[:2], months[3], name="m", note=None),
         # moves
-        "stage month not a snapshot": lambda: registry.stage(
-            ws, data, 1, month="2031-01-01", **move),
-        "stage policy dict": lambda: registry.stage(ws, data, 1, policy={"margin": 0}, **move),
-        "stage actor empty": lambda: registry.stage(ws, data, 1, actor=" ", reason="r",
+        "stage month not a snapshot": lambda: Registry(ws).stage(
+            data, 1, month="2031-01-01", **move),
+        "stage policy dict": lambda: Registry(ws).stage(data, 1, policy={"margin": 0}, **move),
+        "stage actor empty": lambda: Registry(ws).stage(data, 1, actor=" ", reason="r",
                                                     name="m"),
-        "promote reason None": lambda: registry.promote(ws, 1, actor="a", reason=None,
+        "promote reason None": lambda: Registry(ws).promote(1, actor="a", reason=None,
                                                         name="m"),
-        "promote naive clock": lambda: registry.promote(
-            ws, 1, clock=lambda: datetime(2025, 1, 1), **move),
-        "rollback clock not callable": lambda: registry.rollback(ws, clock="now", **move),
-        "rollback clock returns str": lambda: registry.rollback(
-            ws, clock=lambda: "2025-01-01", **move),
+        "promote naive clock": lambda: Registry(ws).promote(
+            1, clock=lambda: datetime(2025, 1, 1), **move),
+        "rollback clock not callable": lambda: Registry(ws).rollback(clock="now", **move),
+        "rollback clock returns str": lambda: Registry(ws).rollback(
+            clock=lambda: "2025-01-01", **move),
         "register_baseline seed": lambda: registry.register_baseline(ws, data, seed="0",
                                                                      name="fresh"),
-        "validate_candidate policy": lambda: registry.validate_candidate(
-            ws, data, 1, name="m", policy=0.02),
+        "validate_candidate policy": lambda: Registry(ws).validate_candidate(
+            data, 1, name="m", policy=0.02),
         "gate_rows month": lambda: registry.gate_rows(data, "2031-01-01"),
-        "registry_lock timeout inf": lambda: registry.registry_lock(ws, timeout=float("inf"))
+        "registry_lock timeout inf": lambda: Registry(ws).lock(timeout=float("inf"))
             .__enter__(),
-        "registry_lock timeout 0": lambda: registry.registry_lock(ws, timeout=0).__enter__(),
+        "registry_lock timeout 0": lambda: Registry(ws).lock(timeout=0).__enter__(),
         # the policy and its inputs
         "policy nan floor": lambda: GatePolicy(min_roc_auc=nan),
         "policy inf margin": lambda: GatePolicy(margin=float("inf")),
@@ -739,30 +750,30 @@ def test_every_public_function_refuses_bad_input_before_any_side_effect(sweep) -
 @pytest.mark.parametrize(
     ("call", "pattern"),
     [
-        (lambda ws, d: registry.list_versions(ws, "a'b"),
+        (lambda ws, d: Registry(ws).list_versions("a'b"),
          r"model name must be .*letters, digits, '-', '_' and '\.', got \"a'b\""),
-        (lambda ws, d: registry.list_versions(None, "m"),
+        (lambda ws, d: Registry(None),
          "workspace must be a companion.workspace.Workspace .* got NoneType"),
         (lambda ws, d: registry.gate_rows(d.labels, d.snapshots[0]),
          r"dataset must be a companion.data.ChurnDataset .* got DataFrame"),
-        (lambda ws, d: registry.register_candidate(
-            ws, d, "logistic", [d.snapshots[0]] * 2, d.snapshots[3], name="m"),
-         "must be distinct, 2025-01-01 is given more than once"),
-        (lambda ws, d: registry.register_candidate(
-            ws, d, "gbm", d.snapshots[:1], d.snapshots[3], name="m", params={"trees": 3}),
+        (lambda ws, d: Registry(ws).register_candidate(
+            d, "logistic", [d.snapshots[0]] * 2, d.snapshots[3], name="m"),
+         r"repeats \['2025-01-01'\]; each snapshot may appear once"),
+        (lambda ws, d: Registry(ws).register_candidate(
+            d, "gbm", d.snapshots[:1], d.snapshots[3], name="m", params={"trees": 3}),
          "has no parameter 'trees'; accepted: .*max_iter"),
-        (lambda ws, d: registry.register_candidate(
-            ws, d, "gbm", d.snapshots[:1], d.snapshots[3], name="m", params={"max_iter": 0}),
+        (lambda ws, d: Registry(ws).register_candidate(
+            d, "gbm", d.snapshots[:1], d.snapshots[3], name="m", params={"max_iter": 0}),
          "refuses params"),
-        (lambda ws, d: registry.register_candidate(
-            ws, d, "logistic", ["2025-01-15"], d.snapshots[3], name="m"),
+        (lambda ws, d: Registry(ws).register_candidate(
+            d, "logistic", ["2025-01-15"], d.snapshots[3], name="m"),
          r"training snapshot 2025-01-15 is not a snapshot of the dataset; accepted: 2025-01-01"),
-        (lambda ws, d: registry.promote(ws, 1, actor="a", reason="r", name="m",
+        (lambda ws, d: Registry(ws).promote(1, actor="a", reason="r", name="m",
                                         clock=lambda: datetime(2025, 1, 1)),
          "clock must return a timezone-aware datetime, it returned datetime"),
-        (lambda ws, d: registry.registry_lock(ws, timeout=-1).__enter__(),
-         "timeout must be a positive, finite number of seconds, got -1"),
-        (lambda ws, d: registry.register_prompt(ws, "p", "t", commit_message="c",
+        (lambda ws, d: Registry(ws).lock(timeout=-1).__enter__(),
+         "timeout must be a finite number > 0, got -1"),
+        (lambda ws, d: Registry(ws).register_prompt("p", "t", commit_message="c",
                                                 tags={"owner": None}),
          "tags must map non-empty strings to strings"),
     ],
@@ -779,7 +790,7 @@ def test_any_name_is_accepted_only_if_mlflow_filters_take_it(sweep, name) -> Non
     ws, _ = sweep
     valid = re.fullmatch(r"[A-Za-z0-9_.-]+", name) is not None
     try:
-        registry.aliases(ws, name)
+        Registry(ws).aliases(name)
     except UnknownNameError:
         assert valid  # a valid name that is not registered: looked up, not found
     except InvalidParameterError as error:
@@ -793,15 +804,15 @@ def test_alias_timeline_replays_spans_from_the_audit(ws, dataset) -> None:
     times = iter(datetime(2025, m, 1, tzinfo=UTC) for m in range(2, 12))
     clock = lambda: next(times)  # noqa: E731
     first = register(ws, dataset, name, holdout=1, **STUMP)
-    registry.stage(ws, dataset, first.version, actor="x", reason="r", name=name, clock=clock,
+    Registry(ws).stage(dataset, first.version, actor="x", reason="r", name=name, clock=clock,
                    policy=LENIENT)
-    registry.promote(ws, first.version, actor="x", reason="r", name=name, clock=clock)
+    Registry(ws).promote(first.version, actor="x", reason="r", name=name, clock=clock)
     second = register(ws, dataset, name, holdout=3)
-    registry.stage(ws, dataset, second.version, actor="y", reason="r", name=name, clock=clock,
+    Registry(ws).stage(dataset, second.version, actor="y", reason="r", name=name, clock=clock,
                    policy=LENIENT)
-    registry.promote(ws, second.version, actor="y", reason="r", name=name, clock=clock)
-    registry.rollback(ws, actor="z", reason="r", name=name, clock=clock)
-    spans = registry.alias_timeline(ws, name)
+    Registry(ws).promote(second.version, actor="y", reason="r", name=name, clock=clock)
+    Registry(ws).rollback(actor="z", reason="r", name=name, clock=clock)
+    spans = Registry(ws).alias_timeline(name)
     assert list(zip(spans["alias"], spans["version"], strict=True)) == [
         ("staging", 1), ("production", 1), ("staging", 2), ("production", 2), ("production", 1)]
     assert [t.month for t in spans["start"]] == [2, 3, 4, 5, 6]
@@ -809,6 +820,6 @@ def test_alias_timeline_replays_spans_from_the_audit(ws, dataset) -> None:
     assert list(spans["moved_by"]) == ["stage by x", "promote by x", "stage by y",
                                        "promote by y", "rollback by z"]
     assert spans.iloc[1]["ended_by"] == "promote by y"
-    assert registry.aliases(ws, name) == {"production": 1}
-    audit = registry.read_audit(ws, name)
+    assert Registry(ws).aliases(name) == {"production": 1}
+    audit = Registry(ws).read_audit(name)
     assert list(audit["time"]) == [f"2025-{m:02d}-01T00:00:00+00:00" for m in range(2, 7)]
