@@ -60,10 +60,11 @@ def sqlite_store(sqlite_uri, tmp_path, request):
         sqlite_uri, name, artifact_location=(tmp_path / "artifacts").as_uri()
     )
     with quiet("mlflow", "alembic"), using_store(sqlite_uri):
-        mlflow.set_experiment(experiment_id=experiment_id)
         yield sqlite_uri, experiment_id
         while mlflow.active_run() is not None:
             mlflow.end_run()
+        # no tracking function moved MLflow's process-wide URIs during the test
+        assert (mlflow.get_tracking_uri(), mlflow.get_registry_uri()) == (sqlite_uri, sqlite_uri)
 
 
 # --------------------------------------------------------------------------- pure helpers
@@ -526,8 +527,9 @@ def test_log_sklearn_model_logs_signature_example_and_pins(frames, sqlite_store)
     import mlflow
 
     train_df, val_df = frames
+    _, experiment_id = sqlite_store
     model = train(train_df, "gbm", max_iter=20)
-    with mlflow.start_run():
+    with mlflow.start_run(experiment_id=experiment_id):
         info = tracking.log_sklearn_model(model, train_df, registered_model_name="churn-test")
     assert [c.name for c in info.signature.inputs.inputs] == FEATURES
     assert info.signature.outputs.inputs[0].shape == (-1, 2)
@@ -551,7 +553,7 @@ def test_log_sklearn_model_refuses_bad_input(frames, sqlite_store, tmp_path):
     model = train(train_df, "logistic")
     with pytest.raises(TrackingError, match="needs an active MLflow run"):
         tracking.log_sklearn_model(model, train_df)
-    with mlflow.start_run() as run:
+    with mlflow.start_run(experiment_id=sqlite_store[1]) as run:
         with pytest.raises(InvalidParameterError, match=r"missing column\(s\)"):
             tracking.log_sklearn_model(model, train_df.drop(columns=["tenure_days"]))
         with pytest.raises(InvalidParameterError, match="model name must be"):
