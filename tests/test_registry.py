@@ -71,7 +71,7 @@ def register(ws, dataset, name, kind="logistic", first=0, last=2, holdout=3, **k
 
 def release(ws, dataset, version, name, policy=LENIENT):
     Registry(ws).stage(dataset, version, actor="test", reason="test", name=name, policy=policy,
-                   clock=fixed_clock)
+                       clock=fixed_clock)
     return Registry(ws).promote(version, actor="test", reason="test", name=name, clock=fixed_clock)
 
 

@@ -15,7 +15,6 @@ are also tagged on the model version.
 
 from __future__ import annotations
 
-import logging
 from typing import TYPE_CHECKING, Any
 
 from companion.core.checks import check_text
@@ -38,8 +37,6 @@ if TYPE_CHECKING:  # pragma: no cover - annotations only
     from companion.registry.store import Registry
 
 __all__ = ["promote", "rollback", "stage"]
-
-logger = logging.getLogger(__name__)
 
 
 def check_move(actor: Any, reason: Any, name: Any, clock: Any) -> str:

@@ -25,6 +25,21 @@ from companion.training import FEATURES
 if TYPE_CHECKING:  # pragma: no cover - annotations only
     from mlflow.exceptions import MlflowException
 
+__all__ = [
+    "ALIASES",
+    "ALIAS_PATTERN",
+    "CODE_FILES",
+    "EXPERIMENT",
+    "FEATURE_SERVICE",
+    "FEATURE_SET_DIGEST",
+    "FEATURE_VERSION",
+    "MODEL_NAME",
+    "NAME_PATTERN",
+    "PRODUCTION",
+    "STAGING",
+    "code_hash",
+]
+
 MODEL_NAME = "lumen-churn"
 """The registered model every churn model version belongs to."""
 
@@ -177,18 +192,3 @@ def utc_now() -> datetime:
 
 Clock = Callable[[], datetime]
 """A callable that returns the time of a move (timezone-aware)."""
-
-__all__ = [
-    "ALIASES",
-    "ALIAS_PATTERN",
-    "CODE_FILES",
-    "EXPERIMENT",
-    "FEATURE_SERVICE",
-    "FEATURE_SET_DIGEST",
-    "FEATURE_VERSION",
-    "MODEL_NAME",
-    "NAME_PATTERN",
-    "PRODUCTION",
-    "STAGING",
-    "code_hash",
-]
