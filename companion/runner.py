@@ -10,8 +10,10 @@ leaves ``git diff`` empty.
 from __future__ import annotations
 
 import argparse
+import logging
 import math
 import os
+import sys
 import tempfile
 import time
 from collections.abc import Mapping, Sequence
@@ -21,7 +23,10 @@ from typing import Any
 
 import nbformat
 
+from companion.core.files import atomic_write, atomic_write_text
 from companion.errors import InvalidParameterError, NotebookExecutionError
+
+logger = logging.getLogger(__name__)
 
 NOTEBOOKS_DIR = Path(__file__).resolve().parent.parent / "notebooks"
 KERNEL_NAME = "python3"
@@ -128,15 +133,13 @@ def execute(
                 f"output must be a notebook file path ending in .ipynb, got {output.name!r}"
             )
     _check_parameters(path, parameters)
-    output.parent.mkdir(parents=True, exist_ok=True)
-    handle, scratch = tempfile.mkstemp(suffix=".ipynb", prefix=f".{path.stem}-", dir=output.parent)
-    os.close(handle)
-    started = time.perf_counter()
-    try:
+    executed: list[nbformat.NotebookNode] = []
+
+    def run_into(scratch: Path) -> None:
         try:
             papermill.execute_notebook(
                 str(path),
-                scratch,
+                str(scratch),
                 parameters=dict(parameters or {}),
                 cwd=str(path.parent),
                 kernel_name=KERNEL_NAME,
@@ -150,14 +153,16 @@ def execute(
             raise NotebookExecutionError(
                 f"{path.name} failed in cell {exc.exec_count}: {exc.ename}: {exc.evalue}"
             ) from exc
-        seconds = time.perf_counter() - started
         notebook = normalise(nbformat.read(scratch, as_version=4))
         nbformat.validate(notebook)
         nbformat.write(notebook, scratch)
-        os.replace(scratch, output)
-    finally:
-        if os.path.exists(scratch):
-            os.remove(scratch)
+        executed.append(notebook)
+
+    started = time.perf_counter()
+    # The chapter is replaced only by a complete, successful run.
+    atomic_write(output, run_into)
+    seconds = time.perf_counter() - started
+    notebook = executed[0]
     cells = sum(1 for c in notebook.cells if c.cell_type == "code")
     return ChapterRun(path.name, seconds, cells)
 
@@ -165,7 +170,7 @@ def execute(
 def run_all(
     chapters: Sequence[Path], parameters: Mapping[str, Any] | None = None
 ) -> list[ChapterRun]:
-    """Execute ``chapters`` in order, printing a time per chapter; stop at the first failure.
+    """Execute ``chapters`` in order, logging a time per chapter; stop at the first failure.
 
     Every chapter and the parameters are checked before the first one runs.
     """
@@ -174,12 +179,12 @@ def run_all(
         _check_parameters(chapter, parameters)
     runs = []
     for chapter in chapters:
-        print(f"executing {chapter.name} ...", flush=True)
+        logger.info("executing %s ...", chapter.name)
         run = execute(chapter, parameters=parameters)
-        print(f"  {run.seconds:6.1f} s  {run.cells} code cells", flush=True)
+        logger.info("  %6.1f s  %d code cells", run.seconds, run.cells)
         runs.append(run)
     total = sum(r.seconds for r in runs)
-    print(f"{len(runs)} chapter(s) executed in {total:.1f} s")
+    logger.info("%d chapter(s) executed in %.1f s", len(runs), total)
     return runs
 
 
@@ -269,7 +274,7 @@ def robustness(
     workspace_root: str | os.PathLike[str],
     report: str | os.PathLike[str] | None = None,
 ) -> list[CheckResult]:
-    """Run every chapter with every seed; print a table and write it as JSON to ``report``."""
+    """Run every chapter with every seed; log a table and write it as JSON to ``report``."""
     import json
 
     chapters = _chapter_list(chapters)
@@ -296,34 +301,29 @@ def robustness(
             result = check_chapter(chapter, seed, Path(workspace_root) / f"seed-{seed}")
             results.append(result)
             status = "ok" if result.ok else "FAILED"
-            print(f"{chapter.name:40s} seed {seed:>3}: {result.passed}/{result.total} checks pass"
-                  f"  ({time.perf_counter() - started:5.1f} s) {status}", flush=True)
+            logger.info(
+                "%-40s seed %3d: %d/%d checks pass  (%5.1f s) %s", chapter.name, seed,
+                result.passed, result.total, time.perf_counter() - started, status,
+            )
             for claim in result.failures:
-                print(f"    FAIL {claim}", flush=True)
+                logger.info("    FAIL %s", claim)
             if result.error:
-                print(f"    ERROR {result.error}", flush=True)
-    print("\nchapter                                   " + " ".join(f"seed {s:>3}" for s in seeds))
+                logger.info("    ERROR %s", result.error)
+    logger.info("\nchapter                                   %s",
+                " ".join(f"seed {s:>3}" for s in seeds))
     for chapter in chapters:
         row = [r for r in results if r.chapter == chapter.name]
         cells = " ".join(f"{f'{r.passed}/{r.total}':>8}" if r.error is None else "   error"
                          for r in row)
-        print(f"{chapter.name:40s} {cells}")
+        logger.info("%-40s %s", chapter.name, cells)
     if report is not None:
-        report = Path(report)
-        report.parent.mkdir(parents=True, exist_ok=True)
         rows = [
             {"chapter": r.chapter, "seed": r.seed, "passed": r.passed, "failed": r.failed,
              "error": r.error, "failures": list(r.failures)}
             for r in results
         ]
-        handle, scratch = tempfile.mkstemp(suffix=".json", prefix=".robustness-", dir=report.parent)
-        try:
-            with os.fdopen(handle, "w", encoding="utf-8") as stream:
-                stream.write(json.dumps({"seeds": list(seeds), "results": rows}, indent=2) + "\n")
-            os.replace(scratch, report)
-        finally:
-            if os.path.exists(scratch):
-                os.remove(scratch)
+        summary = {"seeds": list(seeds), "results": rows}
+        atomic_write_text(report, json.dumps(summary, indent=2) + "\n")
     return results
 
 
@@ -434,6 +434,8 @@ def main(argv: list[str] | None = None) -> None:
     robust.add_argument("--workspaces", default="build/robustness", help="workspace root")
     robust.add_argument("--report", default="benchmarks/results/robustness.json")
     args = parser.parse_args(argv)
+    # The command line shows the library's progress messages on stdout, as they come.
+    logging.basicConfig(level=logging.INFO, format="%(message)s", stream=sys.stdout, force=True)
     chapters = [c for c in list_chapters(args.dir) if args.only in c.name]
     if not chapters:
         raise SystemExit(f"no chapter in {args.dir} matches {args.only!r}")

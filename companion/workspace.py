@@ -14,7 +14,6 @@ variables and tracking URIs change only when these functions are called.
 
 from __future__ import annotations
 
-import importlib
 import logging
 import os
 import random
@@ -27,48 +26,21 @@ from pathlib import Path
 from typing import Any
 
 from companion.core.checks import check_int
+from companion.core.env import NOISY_LOGGERS, apply_offline_env
 from companion.data import ChurnDataset, SimulationConfig, generate, write_dataset
 from companion.errors import InvalidParameterError, UnknownNameError, WorkspaceError
 
 _NAME = re.compile(r"[A-Za-z][A-Za-z0-9_-]*")
-_BUILDER = re.compile(r"[A-Za-z_][\w.]*:[A-Za-z_]\w*")
-_EXPERIMENT = re.compile(r"[A-Za-z0-9][A-Za-z0-9 _.-]*")
 
 MARKER = ".companion-workspace"
 """File that marks a folder as a workspace, so only workspaces are ever wiped."""
-
-TELEMETRY_OFF = {
-    "MLFLOW_DISABLE_TELEMETRY": "true",
-    "MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR": "false",
-    "DO_NOT_TRACK": "1",  # Evidently, MLflow and others that honour the convention
-    "DVC_NO_ANALYTICS": "1",
-    "FEAST_USAGE": "False",
-    "HF_HUB_OFFLINE": "1",
-    "GIT_TERMINAL_PROMPT": "0",
-}
-"""Environment variables that keep every tool of the stack offline and quiet."""
-
-NOISY_LOGGERS = ("mlflow", "alembic", "feast", "dvc", "evidently", "urllib3", "py4j", "kfp")
-
-QUIET_LOGS = {"MLFLOW_LOGGING_LEVEL": "ERROR", "MLFLOW_SUPPRESS_PRINTING_URL_TO_STDOUT": "true"}
-"""MLflow reads these when it is imported (after our set-up) and when a run ends: no INFO
-logs, no "View run" links in a chapter's output."""
 
 INHERITED_MLFLOW = ("MLFLOW_TRACKING_URI", "MLFLOW_EXPERIMENT_ID", "MLFLOW_EXPERIMENT_NAME")
 """Variables a chapter must not inherit: it tracks to its own workspace's store."""
 
 
-def disable_telemetry() -> dict[str, str]:
-    """Switch off the telemetry of MLflow, DVC, Feast and Evidently for this process.
-
-    Returns the variables that were set, so a reader can see exactly what changed.
-    """
-    os.environ.update(TELEMETRY_OFF)
-    return dict(TELEMETRY_OFF)
-
-
 def setup_notebook(seed: int = 0) -> None:
-    """Prepare a chapter's kernel: telemetry off, seeds set, quiet logs, stable display.
+    """Prepare a chapter's kernel: offline and telemetry off, seeds set, quiet logs, stable display.
 
     Every chapter calls this first, from a hidden cell, so that all of them start alike. An
     MLflow tracking URI or experiment inherited from the shell is dropped: each chapter
@@ -85,8 +57,7 @@ def setup_notebook(seed: int = 0) -> None:
     import numpy as np
     import pandas as pd
 
-    disable_telemetry()
-    os.environ.update(QUIET_LOGS)
+    apply_offline_env()
     for name in INHERITED_MLFLOW:
         os.environ.pop(name, None)
     random.seed(seed)
@@ -117,13 +88,13 @@ class Prerequisite:
 
     Attributes:
         name: what chapters call it by, e.g. ``"data"``.
-        builder: ``"module:function"``; the function takes the workspace and returns a value.
+        builder: the function that builds it: takes the workspace, returns the value.
         requires: prerequisites built first.
         description: one line for readers.
     """
 
     name: str
-    builder: str
+    builder: Callable[[Workspace], Any]
     requires: tuple[str, ...] = ()
     description: str = ""
 
@@ -133,9 +104,9 @@ class Prerequisite:
                 f"prerequisite name must be letters, digits, '-' or '_' (starting with a "
                 f"letter), got {self.name!r}"
             )
-        if not isinstance(self.builder, str) or not _BUILDER.fullmatch(self.builder):
+        if not callable(self.builder):
             raise InvalidParameterError(
-                f"builder must look like 'package.module:function', got {self.builder!r}"
+                f"builder must be a function taking the workspace, got {self.builder!r}"
             )
         if isinstance(self.requires, str) or not isinstance(self.requires, (tuple, list)):
             raise InvalidParameterError(
@@ -156,19 +127,6 @@ class Prerequisite:
             raise InvalidParameterError(
                 f"description must be a str, got {type(self.description).__name__}"
             )
-
-    def load(self) -> Callable[[Workspace], Any]:
-        """Import and return the builder function."""
-        module, _, function = self.builder.partition(":")
-        try:
-            found = getattr(importlib.import_module(module), function)
-        except (ImportError, AttributeError) as exc:
-            raise UnknownNameError(
-                f"builder {self.builder!r} of prerequisite {self.name!r} cannot be loaded: {exc}"
-            ) from exc
-        if not callable(found):
-            raise UnknownNameError(f"builder {self.builder!r} is not a function")
-        return found
 
 
 PREREQUISITES: dict[str, Prerequisite] = {}
@@ -376,7 +334,7 @@ class Workspace:
             prerequisite = PREREQUISITES[name]
             for requirement in prerequisite.requires:
                 self._build(requirement, (*chain, name))
-            self._built[name] = prerequisite.load()(self)
+            self._built[name] = prerequisite.builder(self)
         return self._built[name]
 
     def __repr__(self) -> str:
@@ -394,47 +352,38 @@ def build_data(workspace: Workspace) -> ChurnDataset:
 
 
 def build_experiment_store(workspace: Workspace) -> str:
-    """Create the workspace's MLflow SQLite store and point MLflow at it; return its URI.
+    """Return the URI of the workspace's MLflow SQLite store (created on first use).
 
-    Pointing MLflow's process-wide tracking URI at the workspace is what this prerequisite is
-    for (a chapter then calls ``mlflow.start_run()`` as a reader would); nothing else global
-    changes.
+    Nothing global changes: MLflow is not pointed at the store. A chapter that uses MLflow's
+    fluent API says so itself, visibly: ``mlflow.set_tracking_uri(ws.require("mlflow"))``.
     """
-    import mlflow
-
-    disable_telemetry()
-    mlflow.set_tracking_uri(workspace.tracking_uri)
     workspace.artifact_root  # noqa: B018 - creates the folder
     return workspace.tracking_uri
 
 
-def ensure_experiment(workspace: Workspace, name: str) -> str:
-    """Return the id of MLflow experiment ``name``, creating it with artifacts in the workspace."""
-    if not isinstance(workspace, Workspace):
-        raise InvalidParameterError(f"expected a Workspace, got {type(workspace).__name__}")
-    if not isinstance(name, str) or not _EXPERIMENT.fullmatch(name) or ".." in name:
-        raise InvalidParameterError(
-            f"experiment name must be letters, digits, spaces, '-', '_' or '.' (no '..'), "
-            f"got {name!r}"
-        )
-    from companion.tracking import ensure_experiment_at
+def _build_features(workspace: Workspace) -> Any:
+    from companion.features import build_features
 
-    location = (workspace.artifact_root / str(name).replace(" ", "-")).as_uri()
-    return ensure_experiment_at(workspace.require("mlflow"), name, artifact_location=location)
+    return build_features(workspace)
 
 
+def _build_baseline(workspace: Workspace) -> Any:
+    from companion.registry import build_baseline
+
+    return build_baseline(workspace)
+
+
+# The stages are imported when a prerequisite is built, not when a chapter imports this
+# module: setup_notebook() must run before MLflow or Feast are imported (they read the
+# environment it sets at import).
+register_prerequisite(Prerequisite("data", build_data, (), "dataset simulated and written"))
 register_prerequisite(
-    Prerequisite("data", "companion.workspace:build_data", (), "dataset simulated and written")
-)
-register_prerequisite(
-    Prerequisite(
-        "mlflow", "companion.workspace:build_experiment_store", (), "MLflow SQLite store ready"
-    )
+    Prerequisite("mlflow", build_experiment_store, (), "MLflow SQLite store ready")
 )
 register_prerequisite(
     Prerequisite(
         "baseline",
-        "companion.registry:build_baseline",
+        _build_baseline,
         ("data", "mlflow"),
         "a first churn model registered and promoted through staging to production",
     )
@@ -442,7 +391,7 @@ register_prerequisite(
 register_prerequisite(
     Prerequisite(
         "features",
-        "companion.features:build_features",
+        _build_features,
         ("data",),
         "Feast repo applied in feature_repo/ and its history materialized online",
     )

@@ -6,7 +6,8 @@ with the CPU's vector instructions (a hash of a model file, the last digit of a 
 plays the other machine: a copy of the book at another path, another HOME and user, NumPy's
 AVX-512 kernels switched off and OpenBLAS told it runs on a Haswell CPU (so float arithmetic
 takes the code paths of an older laptop), and runs nbval, strict, over every chapter there. It
-also checks that the chapters wrote nothing into that HOME or into the shared /var/tmp and
+also checks that the chapters wrote nothing into that HOME, into the book's own folders (an
+MLflow call with no store set would create notebooks/mlflow.db) or into the shared /var/tmp and
 /dev/shm: a chapter writes only to its workspace and the OS temp folder.
 """
 
@@ -53,6 +54,7 @@ def test_every_chapter_prints_the_same_on_another_machine(tmp_path):
     env["PYTHONPATH"] = str(book)  # the copy's companion, not the checkout's
     shared = [Path("/var/tmp"), Path("/dev/shm")]  # not the OS temp folder, shared by every user
     before = {p for folder in shared if folder.is_dir() for p in folder.rglob("*")}
+    in_book = set(book.rglob("*"))
     result = subprocess.run(
         [sys.executable, "-m", "pytest", "notebooks", "--nbval", "--nbval-current-env",
          "--nbval-sanitize-with", "tests/nbval_sanitize.cfg", "-q", "-p", "no:cacheprovider",
@@ -67,5 +69,9 @@ def test_every_chapter_prints_the_same_on_another_machine(tmp_path):
     written = [p.relative_to(home) for p in home.rglob("*") if p.is_file()
                and not str(p.relative_to(home)).startswith(tool_caches)]
     assert not written, f"files written into HOME: {written[:10]}"
+    # nor into the book itself: only the workspaces under build/ (and Python's bytecode caches)
+    stray = sorted(p.relative_to(book) for p in set(book.rglob("*")) - in_book
+                   if p.relative_to(book).parts[0] != "build" and "__pycache__" not in p.parts)
+    assert not stray, f"files written into the book outside build/: {stray[:10]}"
     after = {p for folder in shared if folder.is_dir() for p in folder.rglob("*")}
     assert not sorted(after - before), f"files written outside the workspaces: {sorted(after - before)[:10]}"

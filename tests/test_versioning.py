@@ -26,7 +26,8 @@ from companion.errors import (
     UnknownNameError,
     WorkspaceError,
 )
-from companion.workspace import Workspace, ensure_experiment
+from companion.tracking import ensure_experiment
+from companion.workspace import Workspace
 
 CONFIG = SimulationConfig(n_customers=400, months=6, scenarios=(), seed=7)
 MONTHS = ("2025-04-01", "2025-05-01")

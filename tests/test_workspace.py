@@ -1,4 +1,4 @@
-"""Workspaces: isolated folders, prerequisites built once, telemetry off, nothing at import."""
+"""Workspaces: isolated folders, prerequisites built once, offline set-up, nothing at import."""
 
 from __future__ import annotations
 
@@ -9,8 +9,10 @@ import sys
 import pytest
 
 from companion import workspace
+from companion.core.env import OFFLINE_ENV
 from companion.data import SimulationConfig
 from companion.errors import InvalidParameterError, UnknownNameError, WorkspaceError
+from companion.tracking import ensure_experiment
 from companion.workspace import Prerequisite, Workspace
 
 SMALL = SimulationConfig(n_customers=150, months=3, scenarios=())
@@ -74,17 +76,19 @@ def test_data_prerequisite_is_built_once_and_written(tmp_path):
     assert first.config == SMALL
 
 
-def test_mlflow_prerequisite_points_at_the_workspace_store(tmp_path):
+def test_mlflow_prerequisite_names_the_workspace_store_and_changes_nothing_global(tmp_path):
     import mlflow
 
+    before = (mlflow.get_tracking_uri(), mlflow.get_registry_uri(), dict(os.environ))
     ws = Workspace.create("05-x", root=tmp_path, config=SMALL)
     uri = ws.require("mlflow")
-    assert uri == ws.tracking_uri == mlflow.get_tracking_uri()
-    experiment_id = workspace.ensure_experiment(ws, "churn")
-    assert workspace.ensure_experiment(ws, "churn") == experiment_id
-    location = mlflow.get_experiment(experiment_id).artifact_location
+    assert uri == ws.tracking_uri
+    experiment_id = ensure_experiment(ws, "churn")
+    assert ensure_experiment(ws, "churn") == experiment_id
+    location = mlflow.MlflowClient(uri).get_experiment(experiment_id).artifact_location
     assert location.startswith(ws.artifact_root.as_uri())
     assert ws.mlflow_db.exists()
+    assert (mlflow.get_tracking_uri(), mlflow.get_registry_uri(), dict(os.environ)) == before
 
 
 def test_unknown_prerequisite_lists_the_known_ones(tmp_path):
@@ -96,24 +100,21 @@ def test_unknown_prerequisite_lists_the_known_ones(tmp_path):
 
 
 def test_prerequisites_build_their_requirements_first(tmp_path, monkeypatch):
-    (tmp_path / "steps_demo.py").write_text(
-        "ORDER = []\n"
-        "def build_a(ws):\n    ORDER.append('a')\n    return 'a'\n"
-        "def build_b(ws):\n    ORDER.append('b')\n    return 'b'\n"
-    )
-    monkeypatch.syspath_prepend(str(tmp_path))
-    monkeypatch.setitem(workspace.PREREQUISITES, "a", Prerequisite("a", "steps_demo:build_a"))
-    monkeypatch.setitem(workspace.PREREQUISITES, "b", Prerequisite("b", "steps_demo:build_b", ("a",)))
+    order = []
+
+    def build(name):
+        return lambda ws: order.append(name) or name
+
+    monkeypatch.setitem(workspace.PREREQUISITES, "a", Prerequisite("a", build("a")))
+    monkeypatch.setitem(workspace.PREREQUISITES, "b", Prerequisite("b", build("b"), ("a",)))
     ws = Workspace.create("x", root=tmp_path / "ws", config=SMALL)
     assert ws.require("b") == "b" and ws.require("a", "b") == ("a", "b")
-    import steps_demo
-
-    assert steps_demo.ORDER == ["a", "b"] and ws.built() == ["a", "b"]
+    assert order == ["a", "b"] and ws.built() == ["a", "b"]
 
 
 def test_a_prerequisite_cycle_is_reported(tmp_path, monkeypatch):
-    monkeypatch.setitem(workspace.PREREQUISITES, "p", Prerequisite("p", "x:y", ("q",)))
-    monkeypatch.setitem(workspace.PREREQUISITES, "q", Prerequisite("q", "x:y", ("p",)))
+    monkeypatch.setitem(workspace.PREREQUISITES, "p", Prerequisite("p", print, ("q",)))
+    monkeypatch.setitem(workspace.PREREQUISITES, "q", Prerequisite("q", print, ("p",)))
     ws = Workspace.create("x", root=tmp_path, config=SMALL)
     with pytest.raises(WorkspaceError, match="cycle: p -> q -> p"):
         ws.require("p")
@@ -121,19 +122,8 @@ def test_a_prerequisite_cycle_is_reported(tmp_path, monkeypatch):
 
 def test_registering_a_prerequisite_with_unknown_requirements_fails():
     with pytest.raises(UnknownNameError, match=r"requires unknown \['nope'\]"):
-        workspace.register_prerequisite(Prerequisite("z", "x:y", ("nope",)))
+        workspace.register_prerequisite(Prerequisite("z", print, ("nope",)))
     assert "z" not in workspace.PREREQUISITES
-
-
-def test_disable_telemetry_sets_every_tool_off(monkeypatch):
-    for key in workspace.TELEMETRY_OFF:
-        monkeypatch.delenv(key, raising=False)
-    changed = workspace.disable_telemetry()
-    assert os.environ["MLFLOW_DISABLE_TELEMETRY"] == "true"
-    assert os.environ["DVC_NO_ANALYTICS"] == "1"
-    assert os.environ["FEAST_USAGE"] == "False"
-    assert os.environ["DO_NOT_TRACK"] == "1"
-    assert changed == workspace.TELEMETRY_OFF
 
 
 def test_importing_the_companion_changes_nothing(tmp_path):
@@ -144,12 +134,13 @@ def test_importing_the_companion_changes_nothing(tmp_path):
         "import sklearn, mlflow, feast, dvc.api, evidently, deltalake, matplotlib, nbformat\n"
         "import companion\n"
         "before = dict(os.environ)\n"
-        "for m in pkgutil.iter_modules(companion.__path__):\n"
-        "    importlib.import_module('companion.' + m.name)\n"
+        "for m in pkgutil.walk_packages(companion.__path__, 'companion.'):\n"
+        "    if not m.name.endswith('__main__'):\n"
+        "        importlib.import_module(m.name)\n"
         "assert dict(os.environ) == before, set(os.environ) ^ set(before)\n"
         "print(sorted(os.listdir('.')))\n"
     )
-    env = {k: v for k, v in os.environ.items() if k not in workspace.TELEMETRY_OFF}
+    env = {k: v for k, v in os.environ.items() if k not in OFFLINE_ENV}
     out = subprocess.run(
         [sys.executable, "-c", code], cwd=tmp_path, env=env, capture_output=True, text=True, check=True
     )
@@ -171,29 +162,20 @@ def test_setup_notebook_drops_inherited_mlflow_targets(monkeypatch):
 @pytest.mark.parametrize(
     ("kwargs", "message"),
     [
-        ({"name": "", "builder": "x:y"}, "prerequisite name must be letters"),
-        ({"name": "a b", "builder": "x:y"}, "prerequisite name must be letters"),
-        ({"name": 3, "builder": "x:y"}, "got 3"),
-        ({"name": "a", "builder": "module_only"}, "builder must look like 'package.module:function'"),
-        ({"name": "a", "builder": "x:y:z"}, "got 'x:y:z'"),
-        ({"name": "a", "builder": "x:y", "requires": "data"}, "requires must be a tuple"),
-        ({"name": "a", "builder": "x:y", "requires": ("data", "data")}, "distinct prerequisites"),
-        ({"name": "a", "builder": "x:y", "requires": ("a",)}, "other than 'a'"),
-        ({"name": "a", "builder": "x:y", "requires": (None,)}, "got None"),
-        ({"name": "a", "builder": "x:y", "description": 5}, "description must be a str"),
+        ({"name": "", "builder": print}, "prerequisite name must be letters"),
+        ({"name": "a b", "builder": print}, "prerequisite name must be letters"),
+        ({"name": 3, "builder": print}, "got 3"),
+        ({"name": "a", "builder": "module:function"}, "builder must be a function taking the workspace"),
+        ({"name": "a", "builder": print, "requires": "data"}, "requires must be a tuple"),
+        ({"name": "a", "builder": print, "requires": ("data", "data")}, "distinct prerequisites"),
+        ({"name": "a", "builder": print, "requires": ("a",)}, "other than 'a'"),
+        ({"name": "a", "builder": print, "requires": (None,)}, "got None"),
+        ({"name": "a", "builder": print, "description": 5}, "description must be a str"),
     ],
 )
 def test_a_prerequisite_is_checked_when_it_is_defined(kwargs, message):
     with pytest.raises(InvalidParameterError, match=message):
         Prerequisite(**kwargs)
-
-
-def test_a_builder_that_cannot_be_loaded_is_named():
-    with pytest.raises(UnknownNameError, match="builder 'no_such_module:f' of prerequisite 'a' cannot be loaded"):
-        Prerequisite("a", "no_such_module:f").load()
-    with pytest.raises(UnknownNameError, match="builder 'companion.workspace:nothing'"):
-        Prerequisite("a", "companion.workspace:nothing").load()
-    assert Prerequisite("a", "companion.workspace:build_data").load() is workspace.build_data
 
 
 def test_registering_twice_is_idempotent_and_a_clash_is_refused(monkeypatch):
@@ -202,7 +184,7 @@ def test_registering_twice_is_idempotent_and_a_clash_is_refused(monkeypatch):
     workspace.register_prerequisite(workspace.PREREQUISITES["data"])  # same definition: no-op
     assert workspace.PREREQUISITES == before
     with pytest.raises(InvalidParameterError, match="prerequisite 'data' is already registered"):
-        workspace.register_prerequisite(Prerequisite("data", "x:y"))
+        workspace.register_prerequisite(Prerequisite("data", print))
     with pytest.raises(InvalidParameterError, match="expected a Prerequisite, got 'data' of type str"):
         workspace.register_prerequisite("data")
     assert workspace.PREREQUISITES == before
@@ -251,10 +233,10 @@ def test_require_checks_every_name_before_building_any(tmp_path):
 def test_experiment_names_that_could_escape_or_break_are_refused_first(tmp_path, name):
     ws = Workspace.create("a", root=tmp_path, config=SMALL)
     with pytest.raises(InvalidParameterError, match="experiment name must be"):
-        workspace.ensure_experiment(ws, name)
+        ensure_experiment(ws, name)
     assert ws.built() == [] and not ws.mlflow_db.exists()
     with pytest.raises(InvalidParameterError, match="expected a Workspace, got str"):
-        workspace.ensure_experiment("ws", "churn")
+        ensure_experiment("ws", "churn")
 
 
 def test_setup_notebook_refuses_a_bad_seed_before_changing_anything():
