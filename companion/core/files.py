@@ -20,8 +20,9 @@ __all__ = ["atomic_write", "atomic_write_bytes", "atomic_write_text", "file_sha2
 def atomic_write(path: str | os.PathLike[str], write: Callable[[Path], object]) -> Path:
     """Call ``write(tmp)`` to write a temporary file, then move it to ``path`` in one step.
 
-    The temporary file sits beside ``path`` under a unique name (two writers never share it)
-    and is removed if ``write`` raises; the folder is created when missing.
+    The temporary file sits beside ``path`` under a unique hidden name with the same extension
+    (two writers never share it) and is removed if ``write`` raises; the folder is created
+    when missing.
 
     Example:
         >>> import tempfile
@@ -31,7 +32,10 @@ def atomic_write(path: str | os.PathLike[str], write: Callable[[Path], object]) 
     """
     target = Path(path)
     target.parent.mkdir(parents=True, exist_ok=True)
-    handle, name = tempfile.mkstemp(prefix=f".{target.name}-", suffix=".tmp", dir=target.parent)
+    # Hidden, unique, and ending like the target (tools that check a file's extension accept it).
+    handle, name = tempfile.mkstemp(
+        prefix=f".{target.stem}-", suffix=target.suffix, dir=target.parent
+    )
     os.close(handle)
     tmp = Path(name)
     try:
