@@ -753,9 +753,9 @@ def test_every_public_function_refuses_bad_input_before_any_side_effect(sweep) -
         (lambda ws, d: Registry(ws).list_versions("a'b"),
          r"model name must be .*letters, digits, '-', '_' and '\.', got \"a'b\""),
         (lambda ws, d: Registry(None),
-         "workspace must be a companion.workspace.Workspace .* got NoneType"),
+         "workspace must be a workspace .*got NoneType"),
         (lambda ws, d: registry.gate_rows(d.labels, d.snapshots[0]),
-         r"dataset must be a companion.data.ChurnDataset .* got DataFrame"),
+         r"dataset must be a ChurnDataset .*of type DataFrame"),
         (lambda ws, d: Registry(ws).register_candidate(
             d, "logistic", [d.snapshots[0]] * 2, d.snapshots[3], name="m"),
          r"repeats \['2025-01-01'\]; each snapshot may appear once"),

@@ -17,10 +17,19 @@ import contextlib
 import io
 import logging
 import os
+import re
 import threading
+import warnings
 from collections.abc import Iterator, Mapping
 
-__all__ = ["NOISY_LOGGERS", "OFFLINE_ENV", "apply_offline_env", "offline_env", "quiet"]
+__all__ = [
+    "MLFLOW_INTEGER_HINT",
+    "NOISY_LOGGERS",
+    "OFFLINE_ENV",
+    "apply_offline_env",
+    "offline_env",
+    "quiet",
+]
 
 OFFLINE_ENV: Mapping[str, str] = {
     # Telemetry off: MLflow, DVC, Feast, and every tool that honours DO_NOT_TRACK (Evidently).
@@ -43,6 +52,11 @@ OFFLINE_ENV: Mapping[str, str] = {
 
 NOISY_LOGGERS = ("mlflow", "alembic", "feast", "dvc", "evidently", "urllib3", "py4j", "kfp")
 """Loggers of the stack that speak at INFO or WARNING about things a reader need not see."""
+
+
+MLFLOW_INTEGER_HINT = "Hint: Inferred schema contains integer column(s)"
+"""Start of the warning MLflow gives whenever it infers a schema from a frame with integer
+columns (ids, labels): advice for model signatures with missing values, noise everywhere else."""
 
 
 def offline_env() -> dict[str, str]:
@@ -106,7 +120,10 @@ def _capture_displays() -> contextlib.AbstractContextManager[object]:
 
 @contextlib.contextmanager
 def quiet(
-    *loggers: str, level: int = logging.ERROR, capture_output: bool = False
+    *loggers: str,
+    level: int = logging.ERROR,
+    capture_output: bool = False,
+    ignore: tuple[str | type[Warning], ...] = (),
 ) -> Iterator[io.StringIO]:
     """Raise ``loggers`` to ``level`` for the block, and optionally capture what is printed.
 
@@ -115,6 +132,9 @@ def quiet(
         level: messages below it are dropped while the block runs (errors still raise).
         capture_output: also send ``sys.stdout``/``sys.stderr`` (and, in a notebook, rich
             displays such as progress spinners) to the returned buffer instead of the reader.
+        ignore: warnings to drop inside the block: a category (``UserWarning``) or the start
+            of a message (:data:`MLFLOW_INTEGER_HINT`). Python's warning filters are restored
+            when the block ends.
 
     Yields:
         The buffer that holds captured output (empty unless ``capture_output``).
@@ -128,14 +148,18 @@ def quiet(
     sink = io.StringIO()
     _lower(names, level)
     try:
-        if not capture_output:
-            yield sink
-            return
-        with (
-            _capture_displays(),
-            contextlib.redirect_stdout(sink),
-            contextlib.redirect_stderr(sink),
-        ):
+        with contextlib.ExitStack() as stack:
+            if ignore:
+                stack.enter_context(warnings.catch_warnings())
+                for item in ignore:
+                    if isinstance(item, str):
+                        warnings.filterwarnings("ignore", message=re.escape(item))
+                    else:
+                        warnings.simplefilter("ignore", item)
+            if capture_output:
+                stack.enter_context(_capture_displays())
+                stack.enter_context(contextlib.redirect_stdout(sink))
+                stack.enter_context(contextlib.redirect_stderr(sink))
             yield sink
     finally:
         _restore(names, level)

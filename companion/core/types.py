@@ -10,10 +10,12 @@ from __future__ import annotations
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Protocol, runtime_checkable
 
+from companion.errors import InvalidParameterError
+
 if TYPE_CHECKING:  # pragma: no cover - annotations only
     import os
 
-__all__ = ["WorkspaceLike"]
+__all__ = ["WorkspaceLike", "check_workspace"]
 
 
 @runtime_checkable
@@ -55,3 +57,13 @@ class WorkspaceLike(Protocol):
     def relative(self, path: str | os.PathLike[str]) -> str: ...
 
     def require(self, *names: str) -> Any: ...
+
+
+def check_workspace(workspace: Any, name: str = "workspace") -> WorkspaceLike:
+    """Return ``workspace`` if it has what stages read from one; raise naming it otherwise."""
+    if not isinstance(workspace, WorkspaceLike):
+        raise InvalidParameterError(
+            f"{name} must be a workspace (companion.workspace.Workspace.create, or an object with "
+            f"the attributes of companion.core.types.WorkspaceLike), got {type(workspace).__name__}"
+        )
+    return workspace

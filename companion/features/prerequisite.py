@@ -8,8 +8,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
-from companion.core.types import WorkspaceLike
-from companion.errors import InvalidParameterError
+from companion.core.types import WorkspaceLike, check_workspace
 from companion.features.repo import apply_feature_repo
 from companion.features.serving import materialize
 from companion.features.tables import history_start
@@ -25,10 +24,7 @@ def build_features(workspace: WorkspaceLike) -> FeatureStore:
     written into ``workspace.feast_dir``, the definitions applied, and every online view
     materialised from the oldest sign-up to the end of the simulated window.
     """
-    if not isinstance(workspace, WorkspaceLike):
-        raise InvalidParameterError(
-            f"workspace must be a workspace (Workspace.create), got {type(workspace).__name__}"
-        )
+    check_workspace(workspace)
     dataset = workspace.require("data")
     _, store = apply_feature_repo(workspace.feast_dir, dataset)
     materialize(store, history_start(dataset), dataset.config.end_timestamp)

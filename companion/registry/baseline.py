@@ -9,12 +9,12 @@ from __future__ import annotations
 from datetime import datetime
 
 from companion.core.checks import check_int
-from companion.core.types import WorkspaceLike
-from companion.data import ChurnDataset
+from companion.core.types import WorkspaceLike, check_workspace
+from companion.data import ChurnDataset, check_dataset
 from companion.errors import WorkspaceError
 from companion.registry.candidates import RegisteredVersion
 from companion.registry.moves import check_move
-from companion.registry.names import MODEL_NAME, Clock, check_dataset, check_workspace, utc_now
+from companion.registry.names import MODEL_NAME, Clock, utc_now
 from companion.registry.store import Registry
 
 __all__ = ["build_baseline", "register_baseline"]

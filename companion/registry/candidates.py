@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import logging
 import math
-import warnings
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
@@ -25,14 +24,14 @@ from companion.core.checks import (
     check_int,
     check_number,
 )
-from companion.data import ChurnDataset, content_hash
+from companion.core.env import MLFLOW_INTEGER_HINT, quiet
+from companion.data import ChurnDataset, check_dataset, content_hash
 from companion.errors import InvalidParameterError
 from companion.registry.names import (
     EXPERIMENT,
     FEATURE_SERVICE,
     FEATURE_SET_DIGEST,
     FEATURE_VERSION,
-    check_dataset,
     check_name,
     code_files_tag,
     code_hash,
@@ -240,8 +239,7 @@ def register_candidate(
              "training_snapshots": ",".join(train_months), "holdout_snapshot": holdout}
         )
         mlflow.log_metrics({f"holdout_{k}": v for k, v in metrics.items()})
-        with warnings.catch_warnings():  # MLflow hints that integer columns cannot hold NaN
-            warnings.simplefilter("ignore", UserWarning)
+        with quiet("mlflow", level=logging.WARNING, ignore=(MLFLOW_INTEGER_HINT,)):
             mlflow.log_input(
                 from_pandas(
                     training_frame[["customer_id", "snapshot_timestamp", *FEATURES, TARGET]],

@@ -10,21 +10,18 @@ versions from the registry, scores the same rows in an MLflow run and lets the
 
 from __future__ import annotations
 
+import logging
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import pandas as pd
 
-from companion.data import ChurnDataset, content_hash
+from companion.core.env import MLFLOW_INTEGER_HINT, quiet
+from companion.data import ChurnDataset, check_dataset, content_hash
 from companion.errors import InvalidParameterError
 from companion.evaluation import Estimate, auc_difference, auc_interval
-from companion.registry.names import (
-    EXPERIMENT,
-    PRODUCTION,
-    check_dataset,
-    snapshot,
-)
+from companion.registry.names import EXPERIMENT, PRODUCTION, snapshot
 from companion.registry.names import (
     month as as_month,
 )
@@ -186,13 +183,14 @@ def _score_version(
     with mlflow.start_run(experiment_id=experiment_id, run_name=f"{role} v{version}",
                           nested=True):
         mlflow.set_tags({"gate.role": role, "gate.version": str(version)})
-        mlflow.models.evaluate(
-            data=scored,
-            predictions="churn_probability",
-            targets=TARGET,
-            model_type=None,
-            extra_metrics=[_roc_auc_metric()],
-        )
+        with quiet("mlflow", level=logging.WARNING, ignore=(MLFLOW_INTEGER_HINT,)):
+            mlflow.models.evaluate(
+                data=scored,
+                predictions="churn_probability",
+                targets=TARGET,
+                model_type=None,
+                extra_metrics=[_roc_auc_metric()],
+            )
     return scores
 
 

@@ -18,19 +18,11 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, Any
 
 from companion.core.checks import check_text
-from companion.data import ChurnDataset
+from companion.data import ChurnDataset, check_dataset
 from companion.errors import PromotionRefusedError
 from companion.registry.audit import audit_entry, production_history
 from companion.registry.gate import check_policy, validate_candidate
-from companion.registry.names import (
-    PRODUCTION,
-    STAGING,
-    Clock,
-    check_clock,
-    check_dataset,
-    check_name,
-    snapshot,
-)
+from companion.registry.names import PRODUCTION, STAGING, Clock, check_clock, check_name, snapshot
 from companion.registry.policy import GateDataError, GateDecision, GatePolicy
 
 if TYPE_CHECKING:  # pragma: no cover - annotations only

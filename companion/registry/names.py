@@ -16,7 +16,6 @@ from typing import TYPE_CHECKING, Any
 
 from companion.core.checks import check_date, check_identifier
 from companion.core.provenance import code_version, module_files, source_name
-from companion.core.types import WorkspaceLike
 from companion.data import ChurnDataset
 from companion.errors import InvalidParameterError
 from companion.features import FEATURE_VERSIONS
@@ -97,26 +96,6 @@ def is_missing(exc: MlflowException) -> bool:
     from mlflow.protos.databricks_pb2 import RESOURCE_DOES_NOT_EXIST, ErrorCode
 
     return bool(exc.error_code == ErrorCode.Name(RESOURCE_DOES_NOT_EXIST))
-
-
-def check_workspace(workspace: Any) -> WorkspaceLike:
-    """Return ``workspace`` if it has what the registry reads from one (its store, its folder)."""
-    if not isinstance(workspace, WorkspaceLike):
-        raise InvalidParameterError(
-            f"workspace must be a companion.workspace.Workspace (from Workspace.create), got "
-            f"{type(workspace).__name__}"
-        )
-    return workspace
-
-
-def check_dataset(dataset: Any) -> ChurnDataset:
-    """Return ``dataset`` if it is the simulated dataset."""
-    if not isinstance(dataset, ChurnDataset):
-        raise InvalidParameterError(
-            f"dataset must be a companion.data.ChurnDataset (e.g. workspace.require('data')), "
-            f"got {type(dataset).__name__}"
-        )
-    return dataset
 
 
 def check_name(kind: str, value: Any) -> str:

@@ -29,7 +29,7 @@ import companion.registry.prompts as prompts
 from companion.core.checks import check_path
 from companion.core.env import quiet
 from companion.core.mlflow_store import using_store
-from companion.core.types import WorkspaceLike
+from companion.core.types import WorkspaceLike, check_workspace
 from companion.data import ChurnDataset
 from companion.errors import InvalidParameterError, UnknownNameError
 from companion.registry.audit import LOCK_TIMEOUT_SECONDS, AuditLog
@@ -40,7 +40,6 @@ from companion.registry.names import (
     check_name,
     check_one_of,
     check_version,
-    check_workspace,
     is_missing,
     utc_now,
 )

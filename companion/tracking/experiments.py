@@ -9,7 +9,7 @@ from __future__ import annotations
 import logging
 
 from companion.core.checks import check_identifier
-from companion.core.types import WorkspaceLike
+from companion.core.types import WorkspaceLike, check_workspace
 from companion.errors import InvalidParameterError
 from companion.tracking.checks import check_name
 
@@ -63,8 +63,7 @@ def ensure_experiment(workspace: WorkspaceLike, name: str) -> str:
         "experiment name", name, EXPERIMENT_NAME,
         "letters, digits, spaces, '-', '_' or '.' (no '..'), starting with a letter or digit",
     )
-    if not isinstance(workspace, WorkspaceLike):
-        raise InvalidParameterError(f"expected a Workspace, got {type(workspace).__name__}")
+    check_workspace(workspace)
     tracking_uri = workspace.require("mlflow")
     location = (workspace.artifact_root / name.replace(" ", "-")).as_uri()
     return ensure_experiment_at(tracking_uri, name, artifact_location=location)

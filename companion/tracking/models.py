@@ -15,6 +15,7 @@ from typing import TYPE_CHECKING, Any
 import pandas as pd
 
 from companion.core.checks import check_frame
+from companion.core.env import MLFLOW_INTEGER_HINT, quiet
 from companion.errors import InvalidParameterError, TrackingError
 from companion.tracking.checks import check_name
 from companion.training import FEATURES
@@ -114,18 +115,18 @@ def log_sklearn_model(
             f"the model cannot score the frame's features ({type(exc).__name__}: {exc}); "
             "pass a pipeline fitted by companion.training.train"
         ) from exc
-    signature = infer_signature(example, probabilities)
     logger.debug("logging model %r to run %s", name, run.info.run_id)
-    return mlflow.sklearn.log_model(
-        model,
-        name=name,
-        signature=signature,
-        input_example=example,
-        pip_requirements=pinned_requirements(),
-        serialization_format="cloudpickle",
-        pyfunc_predict_fn="predict_proba",
-        registered_model_name=registered_model_name,
-    )
+    with quiet("mlflow", level=logging.WARNING, ignore=(MLFLOW_INTEGER_HINT,)):
+        return mlflow.sklearn.log_model(
+            model,
+            name=name,
+            signature=infer_signature(example, probabilities),
+            input_example=example,
+            pip_requirements=pinned_requirements(),
+            serialization_format="cloudpickle",
+            pyfunc_predict_fn="predict_proba",
+            registered_model_name=registered_model_name,
+        )
 
 
 def model_input(frame: pd.DataFrame) -> pd.DataFrame:

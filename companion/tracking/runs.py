@@ -10,7 +10,6 @@ one (:func:`log_run`) are shared with :mod:`companion.tracking.sweeps`.
 from __future__ import annotations
 
 import logging
-import warnings
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
@@ -18,6 +17,7 @@ from typing import TYPE_CHECKING, Any
 import pandas as pd
 
 from companion.core.checks import check_bool, check_choice, check_int, check_number
+from companion.core.env import MLFLOW_INTEGER_HINT, quiet
 from companion.errors import InvalidParameterError
 from companion.evaluation import auc_interval
 from companion.tracking.checks import (
@@ -251,10 +251,9 @@ def _frame_schema(frame: pd.DataFrame, rows: int = 1000) -> Any:
     from mlflow.models import infer_signature
     from mlflow.types import ColSpec, Schema
 
-    with warnings.catch_warnings():
-        # A local filter, restored on exit: MLflow hints that integer columns (ids, the label)
-        # cannot hold missing values, a hint for model signatures, not for datasets.
-        warnings.filterwarnings("ignore", message="Hint: Inferred schema contains integer")
+    # MLflow hints that integer columns (ids, the label) cannot hold missing values: advice
+    # for model signatures, not for datasets.
+    with quiet("mlflow", level=logging.WARNING, ignore=(MLFLOW_INTEGER_HINT,)):
         head = infer_signature(frame.head(rows)).inputs
     missing = frame.isna().any()
     return Schema([

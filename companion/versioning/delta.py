@@ -20,9 +20,8 @@ from typing import Any
 import pandas as pd
 
 from companion.core.checks import check_bool, check_frame, check_path
-from companion.data import ChurnDataset
+from companion.data import ChurnDataset, check_dataset
 from companion.errors import InvalidParameterError, UnknownNameError, WorkspaceError
-from companion.versioning.repo import check_dataset
 
 logger = logging.getLogger(__name__)
 

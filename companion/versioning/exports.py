@@ -23,7 +23,13 @@ import pandas as pd
 from companion.core.checks import check_frame, check_path
 from companion.core.files import atomic_write_text
 from companion.core.files import file_sha256 as _file_digest
-from companion.data import LABEL_WINDOW_DAYS, ChurnDataset, SimulationConfig, content_hash
+from companion.data import (
+    LABEL_WINDOW_DAYS,
+    ChurnDataset,
+    SimulationConfig,
+    check_dataset,
+    content_hash,
+)
 from companion.errors import InvalidParameterError
 from companion.versioning.repo import (
     DATA_TAG_PREFIX,
@@ -31,7 +37,6 @@ from companion.versioning.repo import (
     MANIFEST_PATH,
     RAW_DIR,
     DataRepo,
-    check_dataset,
     check_repo,
     git_date,
     write_params,

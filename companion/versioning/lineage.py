@@ -12,12 +12,12 @@ from __future__ import annotations
 import json
 import logging
 import re
-import warnings
 from typing import TYPE_CHECKING, Any
 
 import pandas as pd
 
 from companion.core.checks import check_frame, check_int
+from companion.core.env import MLFLOW_INTEGER_HINT, quiet
 from companion.core.types import WorkspaceLike
 from companion.data import SimulationConfig
 from companion.errors import InvalidParameterError, LineageError, UnknownNameError, WorkspaceError
@@ -117,8 +117,7 @@ def train_and_log(
     tags = [
         t for t in repo.git("tag", "--points-at", commit).split() if t.startswith(DATA_TAG_PREFIX)
     ]
-    with warnings.catch_warnings():  # MLflow hints that a local path has two readers
-        warnings.simplefilter("ignore", UserWarning)
+    with quiet("mlflow", level=logging.WARNING, ignore=(UserWarning,)):  # "a local path ..."
         dataset = mlflow.data.from_pandas(  # type: ignore[attr-defined]
             frame, source=str(repo.path / RAW_DIR), name=f"lumen-churn-export@{rev}"
         )
@@ -241,8 +240,7 @@ def dataset_digest(frame: pd.DataFrame) -> str:
     import mlflow
 
     check_frame("frame", frame)
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore", UserWarning)
+    with quiet("mlflow", level=logging.WARNING, ignore=(MLFLOW_INTEGER_HINT,)):
         digest: str = mlflow.data.from_pandas(frame).digest  # type: ignore[attr-defined]
     return digest
 

@@ -32,7 +32,6 @@ import pandas as pd
 from companion.core.checks import check_date, check_identifier
 from companion.core.env import quiet
 from companion.core.files import atomic_write_text
-from companion.data import ChurnDataset
 from companion.errors import (
     DvcError,
     GitError,
@@ -248,16 +247,6 @@ def check_repo(repo: Any) -> DataRepo:
     return repo
 
 
-def check_dataset(dataset: Any) -> ChurnDataset:
-    """Refuse anything but a :class:`~companion.data.ChurnDataset`."""
-    if not isinstance(dataset, ChurnDataset):
-        raise InvalidParameterError(
-            f"dataset must be a ChurnDataset, got {type(dataset).__name__}; accepted: the "
-            "result of companion.data.generate (or ws.require('data'))"
-        )
-    return dataset
-
-
 def git_date(day: str | pd.Timestamp, hours: int = 6) -> str:
     """Return the ISO date git records for a commit made ``hours`` after midnight UTC of ``day``."""
     try:
@@ -369,7 +358,6 @@ __all__ = [
     "REMOTE_NAME",
     "SITE_CACHE_DIR",
     "DataRepo",
-    "check_dataset",
     "check_repo",
     "git_date",
     "init_data_repo",
