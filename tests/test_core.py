@@ -291,3 +291,16 @@ def test_the_workspace_satisfies_the_interface_stages_use(tmp_path):
     ws = Workspace.create("iface", root=tmp_path, config=SimulationConfig(n_customers=100))
     assert isinstance(ws, WorkspaceLike)
     assert not isinstance(object(), WorkspaceLike)
+
+
+def test_quiet_drops_named_warnings_only_inside_the_block():
+    import warnings
+
+    with warnings.catch_warnings(record=True) as seen:
+        warnings.simplefilter("always")
+        with env.quiet("companion-test-quiet-5", ignore=(env.MLFLOW_INTEGER_HINT, DeprecationWarning)):
+            warnings.warn(env.MLFLOW_INTEGER_HINT + ". Integer columns ...", UserWarning, stacklevel=1)
+            warnings.warn("old", DeprecationWarning, stacklevel=1)
+            warnings.warn("kept", UserWarning, stacklevel=1)
+        warnings.warn(env.MLFLOW_INTEGER_HINT, UserWarning, stacklevel=1)
+    assert [str(w.message) for w in seen] == ["kept", env.MLFLOW_INTEGER_HINT]
