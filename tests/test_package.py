@@ -1,4 +1,5 @@
-"""The companion as a library: its core needs only the core dependencies pyproject declares."""
+"""The companion as a library: its core (the ground, data, training, evaluation) needs only the
+core dependencies pyproject declares."""
 
 from __future__ import annotations
 
@@ -36,6 +37,8 @@ def test_core_dependencies_are_what_the_core_modules_need():
 
 def test_data_training_and_evaluation_run_without_any_extra(tmp_path):
     script = BLOCKER + """
+import companion.core.checks, companion.core.env, companion.core.files, companion.core.process
+import companion.core.provenance, companion.core.types, companion.core.mlflow_store
 from companion.data import generate, write_dataset
 from companion.training import snapshot_features, train
 from companion.evaluation import auc_interval
@@ -62,7 +65,8 @@ import sys, warnings, logging
 import numpy, pandas, scipy.stats, sklearn.ensemble, sklearn.linear_model  # their own filters
 filters = list(warnings.filters)
 level = logging.getLogger().level
-import companion.data, companion.training, companion.evaluation, companion.errors
+import companion.data, companion.training, companion.evaluation, companion.errors, companion.core
+import companion.core.checks, companion.core.env, companion.core.files, companion.core.process
 assert warnings.filters == filters, "a warning filter was installed on import"
 assert logging.getLogger().level == level
 print("ok")
