@@ -40,6 +40,14 @@ class LineageError(CompanionError, RuntimeError):
     """Recorded lineage does not hold: a file does not match its manifest or a run its inputs."""
 
 
+class DataQualityError(CompanionError, RuntimeError):
+    """Data failed validation (schema, ranges, missing values, units): nothing downstream runs."""
+
+
+class PipelineError(CompanionError, RuntimeError):
+    """A pipeline step failed (after its retries); the message names the step and the cause."""
+
+
 class TrackingError(CompanionError, RuntimeError):
     """MLflow tracking cannot do what was asked: no active run, a run in another store, ..."""
 

@@ -12,7 +12,7 @@ ROOT = Path(__file__).resolve().parent.parent
 PYPROJECT = tomllib.loads((ROOT / "pyproject.toml").read_text())
 
 # Stacks that only an extra installs: the core modules must work without any of them.
-EXTRA_ONLY = ("mlflow", "feast", "dvc", "deltalake", "evidently", "kfp", "azure", "statsmodels",
+EXTRA_ONLY = ("mlflow", "feast", "dvc", "deltalake", "evidently", "kfp", "azure", "statsmodels", "croniter",
               "papermill", "nbformat", "matplotlib", "psutil", "duckdb")
 
 BLOCKER = f"""
