@@ -3,8 +3,66 @@ Pipelines' local runner, and dumped as an Azure ML pipeline job.
 
 - :mod:`companion.pipelines.spec`: :func:`step`, :class:`Pipeline`, and the ``Input``/``Output``
   markers that make a typed function a step.
+- :mod:`companion.pipelines.exports`: monthly export folders (:func:`write_export`) and the
+  data-quality checks an export must pass.
+- :mod:`companion.pipelines.steps`: Lumen's six steps and :data:`LUMEN`, the pipeline.
+- :mod:`companion.pipelines.local`: :func:`run_local`, the in-process runner with retries.
+- :mod:`companion.pipelines.dvc`: ``dvc.yaml`` generated from the steps, ``dvc repro``.
+- :mod:`companion.pipelines.triggers`: cron times and the data-arrival trigger.
+- :mod:`companion.pipelines.cli`: ``python -m companion.pipelines step NAME ...``.
+
+Nothing heavy happens at import: DVC, MLflow and croniter are imported when called.
 """
 
+from companion.pipelines.dvc import (
+    DvcRun,
+    init_dvc_repo,
+    read_dvc_params,
+    reproduce_dvc,
+    run_dvc,
+    set_dvc_params,
+    write_dvc_pipeline,
+)
+from companion.pipelines.exports import export_as_of, quality_checks, read_export, write_export
+from companion.pipelines.local import RunResult, StepResult, run_local
 from companion.pipelines.spec import PARAM_TYPES, Input, Output, Param, Pipeline, Port, Step, step
+from companion.pipelines.steps import LUMEN, predictions_sha256
+from companion.pipelines.triggers import (
+    ArrivalRun,
+    ArrivalTrigger,
+    cron_times,
+    export_folder,
+    run_on_arrival,
+)
 
-__all__ = ["PARAM_TYPES", "Input", "Output", "Param", "Pipeline", "Port", "Step", "step"]
+__all__ = [
+    "LUMEN",
+    "PARAM_TYPES",
+    "ArrivalRun",
+    "ArrivalTrigger",
+    "DvcRun",
+    "Input",
+    "Output",
+    "Param",
+    "Pipeline",
+    "Port",
+    "RunResult",
+    "Step",
+    "StepResult",
+    "cron_times",
+    "export_as_of",
+    "export_folder",
+    "init_dvc_repo",
+    "predictions_sha256",
+    "quality_checks",
+    "read_dvc_params",
+    "read_export",
+    "reproduce_dvc",
+    "run_dvc",
+    "run_local",
+    "run_on_arrival",
+    "set_dvc_params",
+    "step",
+    "write_dvc_pipeline",
+    "write_export",
+]
