@@ -10,10 +10,22 @@ Pipelines' local runner, and dumped as an Azure ML pipeline job.
 - :mod:`companion.pipelines.dvc`: ``dvc.yaml`` generated from the steps, ``dvc repro``.
 - :mod:`companion.pipelines.triggers`: cron times and the data-arrival trigger.
 - :mod:`companion.pipelines.cli`: ``python -m companion.pipelines step NAME ...``.
+- :mod:`companion.pipelines.kubeflow`: KFP components and ``@dsl.pipeline`` generated from the
+  steps, compiled to the YAML a cluster runs and checked (:func:`compile_pipeline`,
+  :func:`check_compiled`); :mod:`~companion.pipelines.kubeflow_run`: :func:`run_kfp_local`,
+  the pipeline under ``kfp.local``'s subprocess runner, offline;
+  :mod:`~companion.pipelines.kubeflow_schedule`: :func:`recurring_run`, a cron recurring run's
+  request body, built and checked offline.
+- :mod:`companion.pipelines.azureml`: Azure ML command components and the pipeline job, dumped
+  with relative code and validated (:func:`dump_pipeline_job`);
+  :mod:`~companion.pipelines.azureml_schedule`: :func:`dump_schedule`, its ``JobSchedule``.
 
-Nothing heavy happens at import: DVC, MLflow and croniter are imported when called.
+Nothing heavy happens at import: DVC, MLflow, croniter, kfp and azure-ai-ml are imported when
+called.
 """
 
+from companion.pipelines.azureml import AzureJob, dump_pipeline_job
+from companion.pipelines.azureml_schedule import AzureSchedule, dump_schedule
 from companion.pipelines.dvc import (
     DvcRun,
     init_dvc_repo,
@@ -24,6 +36,9 @@ from companion.pipelines.dvc import (
     write_dvc_pipeline,
 )
 from companion.pipelines.exports import export_as_of, quality_checks, read_export, write_export
+from companion.pipelines.kubeflow import CompiledCheck, check_compiled, compile_pipeline
+from companion.pipelines.kubeflow_run import KfpRun, KfpTask, run_kfp_local
+from companion.pipelines.kubeflow_schedule import RecurringRun, recurring_run
 from companion.pipelines.local import RunResult, StepResult, run_local
 from companion.pipelines.spec import PARAM_TYPES, Input, Output, Param, Pipeline, Port, Step, step
 from companion.pipelines.steps import LUMEN, predictions_sha256
@@ -40,16 +55,26 @@ __all__ = [
     "PARAM_TYPES",
     "ArrivalRun",
     "ArrivalTrigger",
+    "AzureJob",
+    "AzureSchedule",
+    "CompiledCheck",
     "DvcRun",
     "Input",
+    "KfpRun",
+    "KfpTask",
     "Output",
     "Param",
     "Pipeline",
     "Port",
+    "RecurringRun",
     "RunResult",
     "Step",
     "StepResult",
+    "check_compiled",
+    "compile_pipeline",
     "cron_times",
+    "dump_pipeline_job",
+    "dump_schedule",
     "export_as_of",
     "export_folder",
     "init_dvc_repo",
@@ -57,8 +82,10 @@ __all__ = [
     "quality_checks",
     "read_dvc_params",
     "read_export",
+    "recurring_run",
     "reproduce_dvc",
     "run_dvc",
+    "run_kfp_local",
     "run_local",
     "run_on_arrival",
     "set_dvc_params",
