@@ -304,3 +304,11 @@ def test_quiet_drops_named_warnings_only_inside_the_block():
             warnings.warn("kept", UserWarning, stacklevel=1)
         warnings.warn(env.MLFLOW_INTEGER_HINT, UserWarning, stacklevel=1)
     assert [str(w.message) for w in seen] == ["kept", env.MLFLOW_INTEGER_HINT]
+
+
+def test_module_files_everywhere_follows_imports_inside_functions_but_not_type_checking(tmp_path):
+    top = {provenance.source_name(p) for p in provenance.module_files("companion.pipelines.steps")}
+    deep = {provenance.source_name(p)
+            for p in provenance.module_files("companion.pipelines.steps", everywhere=True)}
+    assert "training.py" not in top and "training.py" in deep  # the train step imports it
+    assert not any(name.startswith("pipelines/kubeflow") for name in deep)  # TYPE_CHECKING only

@@ -39,11 +39,31 @@ def _source(module: str) -> Path | None:
     return None
 
 
-def _imported(module: str, source: Path) -> list[str]:
-    """The companion modules ``module`` (whose file is ``source``) imports at module level."""
+def _runtime_nodes(tree: ast.AST) -> list[ast.AST]:
+    """Every node of ``tree`` except what sits under ``if TYPE_CHECKING:`` (never run)."""
+    found: list[ast.AST] = []
+    todo = [tree]
+    while todo:
+        node = todo.pop()
+        found.append(node)
+        for child in ast.iter_child_nodes(node):
+            if isinstance(child, ast.If) and (
+                (isinstance(child.test, ast.Name) and child.test.id == "TYPE_CHECKING")
+                or (isinstance(child.test, ast.Attribute) and child.test.attr == "TYPE_CHECKING")
+            ):
+                todo.extend(child.orelse)
+                continue
+            todo.append(child)
+    return found
+
+
+def _imported(module: str, source: Path, everywhere: bool = False) -> list[str]:
+    """The companion modules ``module`` (whose file is ``source``) imports at module level, or
+    anywhere in the file (inside functions too) with ``everywhere``."""
     package = module if source.name == "__init__.py" else module.rpartition(".")[0]
     found: list[str] = []
-    for node in ast.parse(source.read_text(encoding="utf-8")).body:
+    tree = ast.parse(source.read_text(encoding="utf-8"))
+    for node in _runtime_nodes(tree) if everywhere else tree.body:
         if isinstance(node, ast.Import):
             found.extend(a.name for a in node.names if a.name.split(".")[0] == "companion")
         elif isinstance(node, ast.ImportFrom):
@@ -61,11 +81,14 @@ def _imported(module: str, source: Path) -> list[str]:
     return found
 
 
-def module_files(*modules: str) -> list[Path]:
+def module_files(*modules: str, everywhere: bool = False) -> list[Path]:
     """Return the source files of ``modules`` and of every companion module they import.
 
     Modules are dotted names (``"companion.training"``); a package counts as its
-    ``__init__.py`` plus what that imports. Files come sorted by :func:`source_name`.
+    ``__init__.py`` plus what that imports. Imports are followed at module level, or, with
+    ``everywhere``, also inside functions (what a call may run: a pipeline step that imports
+    the trainer when it runs depends on the trainer's code). Files come sorted by
+    :func:`source_name`.
 
     Example:
         >>> [source_name(p) for p in module_files("companion.errors")]
@@ -90,7 +113,7 @@ def module_files(*modules: str) -> list[Path]:
         parent = module.rpartition(".")[0]
         if parent and parent != "companion":
             todo.append(parent)
-        todo.extend(_imported(module, source))
+        todo.extend(_imported(module, source, everywhere))
     return sorted(set(seen.values()), key=source_name)
 
 

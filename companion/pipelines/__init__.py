@@ -24,31 +24,59 @@ Nothing heavy happens at import: DVC, MLflow, croniter, kfp and azure-ai-ml are 
 called.
 """
 
-from companion.pipelines.azureml import AzureJob, dump_pipeline_job
-from companion.pipelines.azureml_schedule import AzureSchedule, dump_schedule
-from companion.pipelines.dvc import (
-    DvcRun,
-    init_dvc_repo,
-    read_dvc_params,
-    reproduce_dvc,
-    run_dvc,
-    set_dvc_params,
-    write_dvc_pipeline,
-)
+import importlib
+from typing import TYPE_CHECKING, Any
+
 from companion.pipelines.exports import export_as_of, quality_checks, read_export, write_export
-from companion.pipelines.kubeflow import CompiledCheck, check_compiled, compile_pipeline
-from companion.pipelines.kubeflow_run import KfpRun, KfpTask, run_kfp_local
-from companion.pipelines.kubeflow_schedule import RecurringRun, recurring_run
 from companion.pipelines.local import RunResult, StepResult, run_local
 from companion.pipelines.spec import PARAM_TYPES, Input, Output, Param, Pipeline, Port, Step, step
 from companion.pipelines.steps import LUMEN, predictions_sha256
-from companion.pipelines.triggers import (
-    ArrivalRun,
-    ArrivalTrigger,
-    cron_times,
-    export_folder,
-    run_on_arrival,
-)
+
+# The runners for DVC, Kubeflow Pipelines and Azure ML, and the triggers, load on first use:
+# importing the steps (which every runner's step process does) stays light, and a pipeline
+# stage's code dependencies are the steps' modules, not every runner's.
+_LAZY = {
+    "AzureJob": "azureml", "dump_pipeline_job": "azureml",
+    "AzureSchedule": "azureml_schedule", "dump_schedule": "azureml_schedule",
+    "DvcRun": "dvc", "init_dvc_repo": "dvc", "read_dvc_params": "dvc", "reproduce_dvc": "dvc",
+    "run_dvc": "dvc", "set_dvc_params": "dvc", "write_dvc_pipeline": "dvc",
+    "CompiledCheck": "kubeflow", "check_compiled": "kubeflow", "compile_pipeline": "kubeflow",
+    "KfpRun": "kubeflow_run", "KfpTask": "kubeflow_run", "run_kfp_local": "kubeflow_run",
+    "RecurringRun": "kubeflow_schedule", "recurring_run": "kubeflow_schedule",
+    "ArrivalRun": "triggers", "ArrivalTrigger": "triggers", "cron_times": "triggers",
+    "export_folder": "triggers", "run_on_arrival": "triggers",
+}
+
+if TYPE_CHECKING:  # pragma: no cover - the same names, for type checkers and readers
+    from companion.pipelines.azureml import AzureJob, dump_pipeline_job
+    from companion.pipelines.azureml_schedule import AzureSchedule, dump_schedule
+    from companion.pipelines.dvc import (
+        DvcRun,
+        init_dvc_repo,
+        read_dvc_params,
+        reproduce_dvc,
+        run_dvc,
+        set_dvc_params,
+        write_dvc_pipeline,
+    )
+    from companion.pipelines.kubeflow import CompiledCheck, check_compiled, compile_pipeline
+    from companion.pipelines.kubeflow_run import KfpRun, KfpTask, run_kfp_local
+    from companion.pipelines.kubeflow_schedule import RecurringRun, recurring_run
+    from companion.pipelines.triggers import (
+        ArrivalRun,
+        ArrivalTrigger,
+        cron_times,
+        export_folder,
+        run_on_arrival,
+    )
+
+
+def __getattr__(name: str) -> Any:
+    module = _LAZY.get(name)
+    if module is None:
+        raise AttributeError(f"module 'companion.pipelines' has no attribute {name!r}")
+    return getattr(importlib.import_module(f"companion.pipelines.{module}"), name)
+
 
 __all__ = [
     "LUMEN",

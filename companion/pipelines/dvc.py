@@ -126,7 +126,7 @@ def _stage(item: Step, reference: str, repo: Path, outputs: Mapping[str, str],
         words.append(f"--pipeline {reference}")
     words += [f'--path "{name}={path}"' for name, path in ports.items()]
     words += [f'--param "{p.name}=${{{p.name}}}"' for p in item.params]
-    code = [_relative(f, repo) for f in module_files(item.module)]
+    code = [_relative(f, repo) for f in module_files(item.module, everywhere=True)]
     stage: dict[str, Any] = {
         "cmd": " ".join(words),
         "deps": [*(ports[p.name] for p in item.inputs), *code],
