@@ -29,6 +29,7 @@ __all__ = [
     "apply_offline_env",
     "offline_env",
     "quiet",
+    "scoped_env",
 ]
 
 OFFLINE_ENV: Mapping[str, str] = {
@@ -76,6 +77,31 @@ def apply_offline_env() -> dict[str, str]:
     """
     os.environ.update(OFFLINE_ENV)
     return offline_env()
+
+
+@contextlib.contextmanager
+def scoped_env(**values: str) -> Iterator[None]:
+    """Set environment variables for the block, then put back exactly what was there.
+
+    For libraries that read a setting only from the environment (DVC's site cache folder).
+
+    Example:
+        >>> with scoped_env(COMPANION_EXAMPLE="1"):
+        ...     os.environ["COMPANION_EXAMPLE"]
+        '1'
+        >>> "COMPANION_EXAMPLE" in os.environ
+        False
+    """
+    saved = {name: os.environ.get(name) for name in values}
+    os.environ.update(values)
+    try:
+        yield
+    finally:
+        for name, value in saved.items():
+            if value is None:
+                os.environ.pop(name, None)
+            else:
+                os.environ[name] = value
 
 
 _LOCK = threading.RLock()

@@ -25,12 +25,13 @@ import logging
 import os
 import sys
 import time
-from collections.abc import Iterator, Mapping
+from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 from companion.core.checks import check_path
+from companion.core.env import scoped_env
 from companion.core.files import atomic_write_text
 from companion.core.provenance import PACKAGE_DIR, module_files
 from companion.errors import DvcError, InvalidParameterError, UnknownNameError
@@ -60,19 +61,6 @@ class DvcRun:
     total_seconds: float
 
 
-@contextlib.contextmanager
-def _env(name: str, value: str) -> Iterator[None]:
-    saved = os.environ.get(name)
-    os.environ[name] = value
-    try:
-        yield
-    finally:
-        if saved is None:
-            os.environ.pop(name, None)
-        else:
-            os.environ[name] = saved
-
-
 def init_dvc_repo(repo_dir: str | os.PathLike[str]) -> Path:
     """``dvc init --no-scm`` in ``repo_dir`` (created if missing); an existing repo is kept."""
     from dvc.repo import Repo
@@ -82,7 +70,7 @@ def init_dvc_repo(repo_dir: str | os.PathLike[str]) -> Path:
         return path
     path.mkdir(parents=True, exist_ok=True)
     site_cache = path / SITE_CACHE
-    with contextlib.chdir(path), quiet_dvc(), _env("DVC_SITE_CACHE_DIR", str(site_cache)):
+    with contextlib.chdir(path), quiet_dvc(), scoped_env(DVC_SITE_CACHE_DIR=str(site_cache)):
         repo = Repo.init(".", no_scm=True)
         try:
             with repo.config.edit("local") as conf:

@@ -30,7 +30,7 @@ from typing import Any
 import pandas as pd
 
 from companion.core.checks import check_date, check_identifier
-from companion.core.env import quiet
+from companion.core.env import quiet, scoped_env
 from companion.core.files import atomic_write_text
 from companion.errors import (
     DvcError,
@@ -274,21 +274,6 @@ def write_params(repo: DataRepo, updates: Mapping[str, Any]) -> None:
     atomic_write_text(path, yaml.safe_dump(params, sort_keys=True))
 
 
-@contextlib.contextmanager
-def _scoped_env(**values: str) -> Iterator[None]:
-    """Set environment variables for the duration of the block, then restore them."""
-    saved = {name: os.environ.get(name) for name in values}
-    os.environ.update(values)
-    try:
-        yield
-    finally:
-        for name, value in saved.items():
-            if value is None:
-                os.environ.pop(name, None)
-            else:
-                os.environ[name] = value
-
-
 def init_data_repo(
     path: str | os.PathLike[str],
     remote_dir: str | os.PathLike[str],
@@ -328,7 +313,7 @@ def init_data_repo(
         site_cache = path / SITE_CACHE_DIR
         # DVC opens the new repo once during init, before its config exists: point it at the
         # workspace's folder for that moment too (the variable is restored right after)
-        with contextlib.chdir(path), quiet_dvc(), _scoped_env(DVC_SITE_CACHE_DIR=str(site_cache)):
+        with contextlib.chdir(path), quiet_dvc(), scoped_env(DVC_SITE_CACHE_DIR=str(site_cache)):
             dvc = Repo.init(".")
             try:
                 with dvc.config.edit() as conf:
