@@ -312,3 +312,10 @@ def test_module_files_everywhere_follows_imports_inside_functions_but_not_type_c
             for p in provenance.module_files("companion.pipelines.steps", everywhere=True)}
     assert "training.py" not in top and "training.py" in deep  # the train step imports it
     assert not any(name.startswith("pipelines/kubeflow") for name in deep)  # TYPE_CHECKING only
+
+
+def test_atomic_write_gives_the_permissions_of_any_new_file(tmp_path):
+    plain = tmp_path / "plain.txt"
+    plain.write_text("x")
+    written = files.atomic_write_text(tmp_path / "atomic.txt", "x")
+    assert (written.stat().st_mode & 0o777) == (plain.stat().st_mode & 0o777)
