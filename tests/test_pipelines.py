@@ -71,7 +71,8 @@ def test_spec_reads_lumen_signatures():
     assert ("train", "evaluate", "model") in LUMEN.edges()
     assert LUMEN.step("ingest").retries == 1
     assert LUMEN.params()["kind"].default == "gbm"
-    assert LUMEN.params()["month"].required
+    assert not LUMEN.params()["month"].required  # "" = the export's own month
+    assert LUMEN.params()["tracking_uri"].required
     assert LUMEN.downstream_of_param("kind") == ["train", "evaluate", "register"]
     assert LUMEN.downstream_of_param("min_roc_auc") == ["register"]
     assert LUMEN.downstream_of_param("month") == LUMEN_ALL
@@ -160,10 +161,13 @@ def test_local_run_registers_and_repeats_identically(landing, store, tmp_path):
     export = {"export": export_folder(landing, GOOD)}
     first = run_local(LUMEN, tmp_path / "a", params(store), export)
     second = run_local(LUMEN, tmp_path / "b", params(store), export)
+    # what a schedule runs: no month given, each step reads it from the export's manifest
+    scheduled = run_local(LUMEN, tmp_path / "c", params(store, month=""), export)
     assert first.succeeded and [s.attempts for s in first.steps] == [1] * 6
     one = json.loads(first.outputs["metrics"].read_text())
     two = json.loads(second.outputs["metrics"].read_text())
-    assert one == two
+    assert one == two == json.loads(scheduled.outputs["metrics"].read_text())
+    assert json.loads(scheduled.outputs["registration"].read_text())["month"] == GOOD
     assert one["holdout_month"] == GOOD and 0.7 < one["roc_auc"] < 0.95
     assert one["roc_auc_low"] < one["roc_auc"] < one["roc_auc_high"]
     registered = json.loads(first.outputs["registration"].read_text())

@@ -247,11 +247,15 @@ def build_pipeline(
             importer = dsl.importer(artifact_uri=arguments[uri_param(port.name)],
                                     artifact_class=dsl.Dataset, reimport=False)
             importer.set_display_name(f"import-{task_name(port.name)}")
+            importer.set_caching_options(False)
             produced[port.name] = importer.output
         for item in pipeline.steps:
             kwargs = {p.name: produced[p.name] for p in item.inputs}
             kwargs.update({p.name: arguments[p.name] for p in item.params})
             task = components[item.name](**kwargs)
+            # A step reads the export behind a URI that a schedule reuses every month (the
+            # latest export): KFP's cache would serve last month's outputs for it.
+            task.set_caching_options(False)
             if item.retries:
                 task.set_retry(num_retries=item.retries)
             for key, value in sorted(env.items()):

@@ -6,7 +6,9 @@ each body calls the companion's tested functions. Every runner (in process, DVC,
 Pipelines, Azure ML) runs these same functions.
 
 The model trains on ``train_months`` monthly snapshots and is scored on the export's own month
-(the last labelled snapshot, never seen in training). Training and scoring run on one thread
+(the last labelled snapshot, never seen in training). ``month`` may be left empty: each step
+then takes the export's own month from its manifest, which is what a scheduled run passes (it
+points at the latest export and cannot know its month in advance). Training and scoring run on one thread
 (:func:`threadpoolctl.threadpool_limits`): on a small shared machine a second OpenMP thread
 makes the gradient boosting tens of times slower, never faster, and one thread gives the same
 numbers in every runner.
@@ -67,11 +69,12 @@ def ingest(
     export: Annotated[Path, Input(external=True, folder=True)],
     raw: Annotated[Path, Output("raw", folder=True)],
     *,
-    month: str,
+    month: str = "",
 ) -> None:
     """Copy a monthly export into the run, after checking every file against its manifest."""
-    check_month(month)
-    tables, _ = read_export(export, month)  # raises DataQualityError on a bad file
+    # month "" takes the export's own month from its manifest (what a schedule passes)
+    tables, manifest = read_export(export, month or None)  # DataQualityError on a bad file
+    month = manifest["month"]
     raw.parent.mkdir(parents=True, exist_ok=True)
     scratch = Path(tempfile.mkdtemp(prefix=f".{raw.name}-", dir=raw.parent))
     try:
@@ -91,11 +94,12 @@ def validate(
     raw: Annotated[Path, Input(folder=True)],
     validation: Annotated[Path, Output("validation.json")],
     *,
-    month: str,
+    month: str = "",
     max_missing: float = 0.02,
 ) -> None:
     """Check schema, keys, ranges, missing values and units; refuse the export if one fails."""
-    tables, _ = read_export(raw, month)
+    tables, manifest = read_export(raw, month or None)
+    month = manifest["month"]
     checks = quality_checks(tables, month, max_missing=max_missing)
     failed = [c for c in checks if not c["passed"]]
     if failed:
@@ -112,7 +116,7 @@ def features(
     validation: Annotated[Path, Input()],
     features: Annotated[Path, Output("features.parquet")],
     *,
-    month: str,
+    month: str = "",
     train_months: int = 3,
 ) -> None:
     """Build the training and holdout rows with point-in-time joins (what was known then)."""
@@ -123,12 +127,13 @@ def features(
         training_set,
     )
 
-    holdout = check_month(month)
     check_int("train_months", train_months, minimum=1, maximum=24)
+    tables, manifest = read_export(raw, month or None)
+    month = manifest["month"]
+    holdout = check_month(month)
     report = json.loads(Path(validation).read_text(encoding="utf-8"))
     if not report.get("passed") or report.get("month") != month:
         raise DataQualityError(f"the export of {month} has not passed validation")
-    tables, manifest = read_export(raw, month)
     labels = tables["labels"]
     known = sorted(pd.DatetimeIndex(labels["snapshot_timestamp"].unique()))
     if holdout not in known:
@@ -226,7 +231,7 @@ def register(
     metrics: Annotated[Path, Input()],
     registration: Annotated[Path, Output("registration.json")],
     *,
-    month: str,
+    month: str = "",
     tracking_uri: str,
     min_roc_auc: float = 0.75,
     model_name: str = "lumen-churn",
@@ -235,11 +240,18 @@ def register(
     """Register the model as a candidate if its ROC AUC interval clears the gate's minimum."""
     from companion.registry.names import check_name
 
-    check_month(month)
+    if month:
+        check_month(month)
     check_text("tracking_uri", tracking_uri)
     check_number("min_roc_auc", min_roc_auc, minimum=0.0, maximum=1.0)
     check_name("model_name", model_name)
     values = json.loads(Path(metrics).read_text(encoding="utf-8"))
+    month = month or values["holdout_month"]
+    if month != values["holdout_month"]:
+        raise PipelineError(
+            f"month {month} does not match the month the model was scored on "
+            f"({values['holdout_month']})"
+        )
     if values["roc_auc_low"] < min_roc_auc:
         raise PipelineError(
             f"gate refused the model of {month}: ROC AUC {values['roc_auc']:.3f} "
