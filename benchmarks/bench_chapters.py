@@ -6,13 +6,14 @@ run, is an empty notebook executed the same way: kernel start-up and papermill o
 
 Budgets (DESIGN.md): each chapter <= 60 s, the whole book <= 8 min, peak memory <= 1.5 GiB.
 
-Usage: python benchmarks/bench_chapters.py [--only 01]
+Usage: python benchmarks/bench_chapters.py [--only 01]  (--only keeps the other chapters' rows)
 Writes benchmarks/results/chapters.json.
 """
 
 from __future__ import annotations
 
 import argparse
+import json
 import sys
 import tempfile
 from pathlib import Path
@@ -76,6 +77,13 @@ def main() -> None:
                 f"peak {row['peak_tree_mib']:6.0f} MiB",
                 flush=True,
             )
+    if args.only:  # keep the other chapters' last measurements
+        previous = ROOT / "benchmarks" / "results" / "chapters.json"
+        if previous.exists():
+            measured_now = {r["chapter"] for r in rows}
+            kept = [r for r in json.loads(previous.read_text())["chapters"]
+                    if r["chapter"] not in measured_now]
+            rows = sorted(kept + rows, key=lambda r: r["chapter"])
     total = round(sum(r["seconds"] for r in rows), 1)
     print(f"whole book: {total:.1f} s (budget {BOOK_BUDGET_S} s)")
     path = write_results(
