@@ -169,6 +169,12 @@ def test_robustness_reads_the_checks_of_each_seed_and_leaves_the_chapter_untouch
     assert digest(chapter) == before
     report = json.loads((tmp_path / "report.json").read_text())
     assert report["seeds"] == [1, 2] and report["results"][1]["failed"] == 1
+    # a later run of another chapter with the same seeds keeps this chapter's rows
+    other = checks_notebook(tmp_path / "02-demo.ipynb")
+    runner.robustness([other], [1, 2], tmp_path / "ws", tmp_path / "report.json")
+    rows = json.loads((tmp_path / "report.json").read_text())["results"]
+    assert [(r["chapter"], r["seed"]) for r in rows] == [
+        ("01-demo.ipynb", 1), ("01-demo.ipynb", 2), ("02-demo.ipynb", 1), ("02-demo.ipynb", 2)]
 
 
 @pytest.mark.slow

@@ -109,7 +109,11 @@ def robustness(
     workspace_root: str | os.PathLike[str],
     report: str | os.PathLike[str] | None = None,
 ) -> list[CheckResult]:
-    """Run every chapter with every seed; log a table and write it as JSON to ``report``."""
+    """Run every chapter with every seed; log a table and write it as JSON to ``report``.
+
+    A report written earlier with the same seeds keeps the rows of chapters not run now, so
+    ``--only 07`` adds chapter 7 to the book's table instead of replacing it.
+    """
     import json
 
     chapters = check_chapter_list(chapters)
@@ -157,6 +161,12 @@ def robustness(
              "error": r.error, "failures": list(r.failures)}
             for r in results
         ]
+        # A report of other chapters run earlier with the same seeds keeps their rows.
+        previous = json.loads(report.read_text(encoding="utf-8")) if report.is_file() else {}
+        if previous.get("seeds") == list(seeds):
+            ran = {r["chapter"] for r in rows}
+            kept = [r for r in previous.get("results", []) if r["chapter"] not in ran]
+            rows = sorted(kept + rows, key=lambda r: (r["chapter"], r["seed"]))
         summary = {"seeds": list(seeds), "results": rows}
         atomic_write_text(report, json.dumps(summary, indent=2) + "\n")
     return results
