@@ -8,10 +8,11 @@ Pipelines, Azure ML) runs these same functions.
 The model trains on ``train_months`` monthly snapshots and is scored on the export's own month
 (the last labelled snapshot, never seen in training). ``month`` may be left empty: each step
 then takes the export's own month from its manifest, which is what a scheduled run passes (it
-points at the latest export and cannot know its month in advance). Training and scoring run on one thread
-(:func:`threadpoolctl.threadpool_limits`): on a small shared machine a second OpenMP thread
-makes the gradient boosting tens of times slower, never faster, and one thread gives the same
-numbers in every runner.
+points at the latest export and cannot know its month in advance).
+
+Training and scoring run on one thread (:func:`threadpoolctl.threadpool_limits`): on a small
+shared machine a second OpenMP thread makes the gradient boosting tens of times slower, never
+faster, and one thread gives the same numbers in every runner.
 """
 
 import hashlib
