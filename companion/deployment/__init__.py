@@ -27,6 +27,7 @@ from companion.deployment.service import (
     create_app,
     known_categories,
     load_served_model,
+    store_source,
 )
 
 __all__ = [
@@ -38,4 +39,5 @@ __all__ = [
     "load_served_model",
     "serve",
     "server_command",
+    "store_source",
 ]
