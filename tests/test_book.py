@@ -173,3 +173,19 @@ def test_wide_outputs_scroll_inside_the_column():
     css = CONFIG["format"]["html"].get("css")
     assert css and (ROOT / css).exists()
     assert "overflow-x: auto" in (ROOT / css).read_text()
+
+
+def test_chapter_5_prints_the_code_version_of_the_companion_as_it_is_now():
+    """Chapter 5 prints the SHA-256 of the modules a training run executes: any edit to them
+    (companion.core included) changes it, and the chapter must be executed again (`make run`)."""
+    import re
+
+    from companion import tracking
+
+    text = (ROOT / "notebooks" / "05-experiment-tracking.ipynb").read_text(encoding="utf-8")
+    printed = set(re.findall(r"code: ([0-9a-f]{12}) \|", text))
+    now = tracking.code_version()["code.sha256"][:12]
+    assert printed == {now}, (
+        f"chapter 5 shows code version {sorted(printed)}, the companion's is now {now}: "
+        "a module a training run executes changed; run `make run` and commit the chapter"
+    )
