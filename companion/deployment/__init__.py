@@ -12,13 +12,33 @@ The package, one concern per module:
 
 - :mod:`~companion.deployment.schemas`: the request and response bodies and the limits;
 - :mod:`~companion.deployment.service`: the served model and the FastAPI app;
-- :mod:`~companion.deployment.server`: the command line that runs the app, and :func:`serve`.
+- :mod:`~companion.deployment.server`: the command line that runs the app, and :func:`serve`;
+- :mod:`~companion.deployment.router`: the A/B router (sticky :func:`assign`, :class:`Router`
+  with weighted split and shadow mode);
+- :mod:`~companion.deployment.predlog`: the prediction log chapters 9 and 10 read, and
+  :func:`srm_check`;
+- :mod:`~companion.deployment.azure_endpoints`: Azure ML managed (blue/green) and AKS online
+  endpoint specs, validated offline, not deployed.
 
 Nothing happens at import: FastAPI, MLflow and Feast are imported when called.
 """
 
 from __future__ import annotations
 
+from companion.deployment.azure_endpoints import (
+    AzureEndpointSpec,
+    kubernetes_endpoint_specs,
+    managed_endpoint_specs,
+)
+from companion.deployment.predlog import (
+    LOG_COLUMNS,
+    Prediction,
+    PredictionLog,
+    SrmResult,
+    read_log,
+    srm_check,
+)
+from companion.deployment.router import Arm, Routed, Router, assign
 from companion.deployment.schemas import Limits
 from companion.deployment.server import serve, server_command
 from companion.deployment.service import (
@@ -31,9 +51,22 @@ from companion.deployment.service import (
 )
 
 __all__ = [
+    "LOG_COLUMNS",
+    "Arm",
+    "AzureEndpointSpec",
     "FeatureSource",
     "Limits",
+    "Prediction",
+    "PredictionLog",
+    "Routed",
+    "Router",
     "ServedModel",
+    "SrmResult",
+    "assign",
+    "kubernetes_endpoint_specs",
+    "managed_endpoint_specs",
+    "read_log",
+    "srm_check",
     "create_app",
     "known_categories",
     "load_served_model",
