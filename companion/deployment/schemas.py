@@ -81,7 +81,7 @@ def features_request_model(
         if name in categories:
             fields[name] = (StrictStr, ...)
         else:
-            fields[name] = (StrictFloat | StrictInt, Field(allow_inf_nan=False))
+            fields[name] = (StrictFloat, Field(allow_inf_nan=False))
     row = create_model("FeatureRow", __config__=_STRICT, **fields)
     return create_model(
         "FeaturesRequest",

@@ -25,6 +25,7 @@ from __future__ import annotations
 import dataclasses
 import logging
 import re
+import sys
 from collections.abc import Callable, Sequence
 from typing import TYPE_CHECKING, Any
 
@@ -198,9 +199,8 @@ def store_source(store: Any, service: str) -> FeatureSource:
 
 
 def _as_source(features: Any, service: str) -> FeatureSource:
-    from feast import FeatureStore
-
-    if isinstance(features, FeatureStore):
+    feast = sys.modules.get("feast")  # a FeatureStore exists only once Feast is imported
+    if feast is not None and isinstance(features, feast.FeatureStore):
         return store_source(features, service)
     if callable(features):
         return features
