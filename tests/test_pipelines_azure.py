@@ -94,7 +94,8 @@ def test_job_round_trips_with_relative_code(dumped):
 
     with quiet("azure", capture_output=True):
         loaded = load_job(dumped.path)
-    assert Path(loaded.jobs["fit"].component.code).resolve() == azureml.code_folder()
+    # the SDK keeps the code folder as written: relative to the job's own file
+    assert (dumped.path.parent / loaded.jobs["fit"].component.code).resolve() == azureml.code_folder()
 
 
 def test_schedule_round_trips(dumped):
