@@ -11,7 +11,8 @@ by :class:`companion.core.process.ServerProcess`.
 The package, one concern per module:
 
 - :mod:`~companion.deployment.schemas`: the request and response bodies and the limits;
-- :mod:`~companion.deployment.service`: the served model and the FastAPI app;
+- :mod:`~companion.deployment.service`: the served model, its feature source, the app factory;
+- :mod:`~companion.deployment.app`: the routes: body limit, strict validation, scoring, errors;
 - :mod:`~companion.deployment.server`: the command line that runs the app, and :func:`serve`;
 - :mod:`~companion.deployment.router`: the A/B router (sticky :func:`assign`, :class:`Router`
   with weighted split and shadow mode);
