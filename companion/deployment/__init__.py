@@ -13,7 +13,8 @@ The package, one concern per module:
 - :mod:`~companion.deployment.schemas`: the request and response bodies and the limits;
 - :mod:`~companion.deployment.service`: the served model, its feature source, the app factory;
 - :mod:`~companion.deployment.app`: the routes: body limit, strict validation, scoring, errors;
-- :mod:`~companion.deployment.server`: the command line that runs the app, and :func:`serve`;
+- :mod:`~companion.deployment.launch`: :func:`serve`, the service in a child process;
+- :mod:`~companion.deployment.server`: the command line that runs the app (not imported here);
 - :mod:`~companion.deployment.router`: the A/B router (sticky :func:`assign`, :class:`Router`
   with weighted split and shadow mode);
 - :mod:`~companion.deployment.predlog`: the prediction log chapters 9 and 10 read, and
@@ -31,6 +32,7 @@ from companion.deployment.azure_endpoints import (
     kubernetes_endpoint_specs,
     managed_endpoint_specs,
 )
+from companion.deployment.launch import serve, server_command
 from companion.deployment.predlog import (
     LOG_COLUMNS,
     Prediction,
@@ -41,7 +43,6 @@ from companion.deployment.predlog import (
 )
 from companion.deployment.router import Arm, Routed, Router, assign
 from companion.deployment.schemas import Limits
-from companion.deployment.server import serve, server_command
 from companion.deployment.service import (
     FeatureSource,
     ServedModel,
