@@ -1,0 +1,133 @@
+"""Tests of the router in front of real HTTP services: arms that call a running app on loopback
+(its version from /health), traffic from many threads with weight changes and champion swaps
+mid-way, and failed requests counted, not raised."""
+
+from __future__ import annotations
+
+import threading
+import time
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from companion import deployment
+from companion.core.process import free_port
+from companion.deployment.remote import HttpScorer, http_arm, route_all
+from companion.errors import InvalidParameterError, ServerError
+from companion.training import CATEGORICAL_FEATURES, FEATURES, NUMERIC_FEATURES, make_model
+
+IDS = list(range(1, 301))
+
+
+def _features(n: int, seed: int) -> pd.DataFrame:
+    rng = np.random.default_rng(seed)
+    frame = pd.DataFrame({c: rng.gamma(2.0, 10.0, n) for c in NUMERIC_FEATURES})
+    levels = {"plan": ["basic", "standard", "premium"], "region": ["north", "south"],
+              "acquisition_channel": ["organic", "search"], "age_band": ["18-24", "55+"]}
+    for column in CATEGORICAL_FEATURES:
+        frame[column] = rng.choice(levels[column], n)
+    return frame[FEATURES]
+
+
+class _Served:
+    """A real uvicorn server for an app, on a loopback port, in a thread of this process."""
+
+    def __init__(self, app) -> None:
+        import uvicorn
+
+        self.port = free_port()
+        self.server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=self.port,
+                                                    log_level="error", lifespan="off"))
+        self.thread = threading.Thread(target=self.server.run, daemon=True)
+
+    def __enter__(self) -> str:
+        self.thread.start()
+        deadline = time.monotonic() + 20
+        while not self.server.started:
+            assert time.monotonic() < deadline, "the test server did not start"
+            time.sleep(0.02)
+        return f"http://127.0.0.1:{self.port}"
+
+    def __exit__(self, *exc) -> None:
+        self.server.should_exit = True
+        self.thread.join(10)
+
+
+@pytest.fixture(scope="module")
+def apps():
+    from threadpoolctl import threadpool_limits
+
+    table = _features(len(IDS), seed=5)
+    table.insert(0, "customer_id", IDS)
+    indexed = table.set_index("customer_id")
+
+    def source(ids):
+        return indexed.reindex(list(ids)).rename_axis("customer_id").reset_index()
+
+    train = _features(400, seed=1)
+    target = (train["support_tickets_4w"] + np.random.default_rng(2).normal(0, 10, 400)
+              > 20).astype(int)
+    with threadpool_limits(limits=1):
+        served = {}
+        for version, seed in ((3, 0), (4, 1)):
+            model = make_model("gbm", seed=seed).set_params(model__max_iter=10)
+            served[version] = deployment.ServedModel(model=model.fit(train, target),
+                                                     version=version,
+                                                     feature_service="churn_model_v1")
+        with _Served(deployment.create_app(served[3], source)) as blue, \
+                _Served(deployment.create_app(served[4], source)) as green:
+            yield {"blue": blue, "green": green, "served": served, "table": indexed}
+
+
+@pytest.mark.slow
+def test_arms_call_the_services_and_carry_their_versions(apps, tmp_path) -> None:
+    champion, challenger = http_arm(apps["blue"]), http_arm(apps["green"])
+    assert (champion.model_version, challenger.model_version) == ("3", "4")
+    expected = apps["served"][4].model.predict_proba(apps["table"].loc[[7], FEATURES])[:, 1][0]
+    assert challenger.scorer(7) == float(expected)
+    with pytest.raises(ServerError, match="answered 422 for customer 999999"):
+        champion.scorer(999999)
+
+
+@pytest.mark.slow
+def test_weight_changes_and_swaps_under_load_drop_nothing(apps, tmp_path) -> None:
+    log = deployment.PredictionLog(tmp_path / "predictions.jsonl")
+    router = deployment.Router(http_arm(apps["blue"]), http_arm(apps["green"]), log=log,
+                               salt="test", weights={"champion": 0.8, "challenger": 0.2})
+
+    def operator(count: int) -> None:
+        if count == 100:
+            router.set_weights({"champion": 0.5, "challenger": 0.5})
+        elif count == 200:
+            router.promote()
+
+    traffic = route_all(router, IDS, clients=8, during=operator)
+    assert traffic.errors == 0 and traffic.requests == len(IDS) == len(traffic.answered)
+    assert router.versions == {"champion": "4", "challenger": "3"}
+    assert [r.customer_id for r in traffic.answered] == IDS
+    logged = deployment.read_log(tmp_path / "predictions.jsonl")
+    assert len(logged) == len(IDS) and set(logged["model_version"]) == {"3", "4"}
+    # every answer came from the version its arm held when the request read the configuration
+    assert all(r.score == s for r, s in zip(
+        sorted(traffic.answered, key=lambda r: r.request_id),
+        logged.sort_values("request_id")["score"], strict=True))
+
+
+@pytest.mark.slow
+def test_failures_are_counted_not_raised(apps, tmp_path) -> None:
+    log = deployment.PredictionLog(tmp_path / "predictions.jsonl")
+    router = deployment.Router(http_arm(apps["blue"]), http_arm(apps["green"]), log=log,
+                               salt="test")
+    traffic = route_all(router, [1, 2, 999999, 3], clients=2)
+    assert (traffic.requests, traffic.errors, traffic.error_types) == (4, 1, {"ServerError": 1})
+    assert traffic.arms == {"champion": 3}
+
+
+def test_bad_arguments_are_refused_before_any_request(tmp_path) -> None:
+    with pytest.raises(InvalidParameterError, match="not a loopback http:// address"):
+        HttpScorer("http://example.com:80")
+    with pytest.raises(InvalidParameterError, match="router must be a Router"):
+        route_all(object(), [1])  # type: ignore[arg-type]
+    with pytest.raises(ServerError, match="/health did not answer: ConnectError"):
+        http_arm(f"http://127.0.0.1:{free_port()}", timeout=1.0)
