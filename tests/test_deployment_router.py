@@ -74,6 +74,9 @@ def test_sticky_across_restarts(tmp_path):
     again = _router(tmp_path, weights=weights)  # a "restart": a new router, same salt
     assert {i: again.route(i).arm for i in range(1, 2001)} == arms
     assert {i: again.arm_of(i) for i in arms} == arms
+    rebuilt = Router(**again.arms, log=again.log, salt=again.salt, weights=weights)
+    assert {i: rebuilt.arm_of(i) for i in arms} == arms
+    assert again.arms["champion"].model_version == again.versions["champion"]
 
 
 def test_weight_change_moves_only_the_changed_slice():

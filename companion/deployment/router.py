@@ -183,6 +183,12 @@ class Router:
         return self._config.mode
 
     @property
+    def arms(self) -> dict[str, Arm]:
+        """Arm name -> :class:`Arm`, now (a router built from them splits the same way)."""
+        config = self._config
+        return {"champion": config.champion, "challenger": config.challenger}
+
+    @property
     def versions(self) -> dict[str, str]:
         """Arm -> model version, now."""
         config = self._config
