@@ -131,3 +131,38 @@ def test_bad_arguments_are_refused_before_any_request(tmp_path) -> None:
         route_all(object(), [1])  # type: ignore[arg-type]
     with pytest.raises(ServerError, match="/health did not answer: ConnectError"):
         http_arm(f"http://127.0.0.1:{free_port()}", timeout=1.0)
+
+
+# --------------------------------------------------------------------------- start_together
+
+
+def _http_server(tmp_path, name: str, command: list[str] | None = None):
+    import sys
+
+    from companion.core.process import ServerProcess
+
+    port = free_port()
+    argv = command or [sys.executable, "-m", "http.server", str(port), "-b", "127.0.0.1"]
+    return ServerProcess(argv, port=port, health_path="/", log_path=tmp_path / f"{name}.log",
+                         startup_timeout=20, name=name)
+
+
+@pytest.mark.slow
+def test_servers_start_together_and_a_failure_stops_them_all(tmp_path) -> None:
+    import sys
+
+    from companion.deployment.launch import start_together
+
+    started = start_together([_http_server(tmp_path, "a"), _http_server(tmp_path, "b")])
+    try:
+        assert [s.running for s in started] == [True, True]
+    finally:
+        for server in started:
+            server.stop()
+    good = _http_server(tmp_path, "good")
+    bad = _http_server(tmp_path, "bad", [sys.executable, "-c", "raise SystemExit('no port')"])
+    with pytest.raises(ServerError, match="no port"):
+        start_together([good, bad])
+    assert not good.running and good.leftover_processes() == []
+    with pytest.raises(InvalidParameterError, match="appears twice"):
+        start_together([good, good])

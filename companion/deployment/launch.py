@@ -21,13 +21,15 @@ from __future__ import annotations
 import logging
 import os
 import sys
+from collections.abc import Sequence
+from concurrent.futures import ThreadPoolExecutor
 
 from companion.core.checks import check_path
 from companion.core.process import ServerProcess, check_loopback, free_port
 from companion.deployment.schemas import Limits
 from companion.errors import InvalidParameterError
 
-__all__ = ["SERVER_ENV", "serve", "server_command"]
+__all__ = ["SERVER_ENV", "serve", "server_command", "start_together"]
 
 logger = logging.getLogger(__name__)
 
@@ -100,3 +102,43 @@ def serve(
                              limits=limits)
     return ServerProcess(command, port=port, host=host, log_path=log_path, health_path="/health",
                          env=SERVER_ENV, startup_timeout=startup_timeout, name="lumen-service")
+
+
+def start_together(servers: Sequence[ServerProcess]) -> list[ServerProcess]:
+    """Start ``servers`` at the same time and wait until every one answers its health check.
+
+    Each server spends seconds importing its libraries before it listens; started together,
+    they wait for the slowest, not for the sum. If any fails to start, every one of them is
+    stopped before the first error is raised, so nothing is left running.
+
+    Returns:
+        The servers, started, in the order given.
+
+    Raises:
+        InvalidParameterError: an item is not a :class:`ServerProcess`, or one appears twice.
+        ServerError: a server exited or did not answer in time (its log's end is quoted).
+    """
+    servers = list(servers)
+    for server in servers:
+        if not isinstance(server, ServerProcess):
+            raise InvalidParameterError(f"servers must be ServerProcess objects, got {server!r}")
+    if len({id(s) for s in servers}) != len(servers):
+        raise InvalidParameterError("a server appears twice in servers")
+    if not servers:
+        return []
+    with ThreadPoolExecutor(max_workers=len(servers), thread_name_prefix="start") as pool:
+        outcomes = list(pool.map(_start_one, servers))
+    failures = [error for error in outcomes if error is not None]
+    if failures:
+        for server in servers:
+            server.stop()
+        raise failures[0]
+    return servers
+
+
+def _start_one(server: ServerProcess) -> BaseException | None:
+    try:
+        server.start()
+    except Exception as error:  # reported after every server is stopped
+        return error
+    return None
