@@ -80,6 +80,7 @@ def serve(
     host: str = "127.0.0.1",
     limits: Limits | None = None,
     startup_timeout: float = 60.0,
+    name: str = "lumen-service",
 ) -> ServerProcess:
     """Return the service as a :class:`~companion.core.process.ServerProcess`, not started yet.
 
@@ -95,13 +96,14 @@ def serve(
         host: the loopback address.
         limits: body size and batch limits.
         startup_timeout: seconds to wait for ``/health``.
+        name: what messages and :func:`start_together` call this server.
     """
     check_loopback(host)
     port = free_port(host) if port is None else port
     command = server_command(model_uri, tracking_uri, feast_repo, port=port, host=host,
                              limits=limits)
     return ServerProcess(command, port=port, host=host, log_path=log_path, health_path="/health",
-                         env=SERVER_ENV, startup_timeout=startup_timeout, name="lumen-service")
+                         env=SERVER_ENV, startup_timeout=startup_timeout, name=name)
 
 
 def start_together(servers: Sequence[ServerProcess]) -> list[ServerProcess]:
