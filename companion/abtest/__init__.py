@@ -17,7 +17,12 @@ The package, one concern per module:
 - :mod:`~companion.abtest.sequential`: Lan-DeMets O'Brien-Fleming group-sequential boundaries
   (:func:`group_sequential_bounds`), valid under peeking;
 - :mod:`~companion.abtest.simulate`: A/A tests, peeking with and without the boundaries, and
-  power, simulated.
+  power, simulated;
+- :mod:`~companion.abtest.timeline`: the difference look by look, with the fixed and the
+  group-sequential intervals (:func:`cumulative_differences`), and the difference the
+  simulator's truth implies (:func:`true_differences`);
+- :mod:`~companion.abtest.record`: the decision as ``abtest.*`` tags on the registry version
+  (:func:`record_decision`).
 
 Nothing happens at import: statsmodels and scipy are imported when called.
 """
@@ -42,6 +47,7 @@ from companion.abtest.design import (
     sample_size,
 )
 from companion.abtest.experiment import experiment_frame, offer_decisions
+from companion.abtest.record import TAG_PREFIX, decision_tags, record_decision
 from companion.abtest.sequential import (
     SequentialBounds,
     equal_looks,
@@ -56,6 +62,7 @@ from companion.abtest.simulate import (
     power,
     power_curve,
 )
+from companion.abtest.timeline import cumulative_differences, true_differences
 
 __all__ = [
     "DECISIONS",
@@ -68,9 +75,12 @@ __all__ = [
     "PreRegistration",
     "SequentialBounds",
     "SimulationResult",
+    "TAG_PREFIX",
     "aa_test",
     "analyse",
     "compare_rates",
+    "cumulative_differences",
+    "decision_tags",
     "duration_days",
     "equal_looks",
     "experiment_frame",
@@ -81,6 +91,8 @@ __all__ = [
     "peeking",
     "power",
     "power_curve",
+    "record_decision",
     "register",
     "sample_size",
+    "true_differences",
 ]
