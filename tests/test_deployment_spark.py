@@ -142,7 +142,10 @@ def test_bad_arguments_are_refused_before_spark_starts(tmp_path) -> None:
     with pytest.raises(InvalidParameterError, match=r"memory must be like '512m' or '2g', got '1x'"):
         with dspark.local_spark(tmp_path / "w", memory="1x"):
             pass
-    assert not (tmp_path / "w").exists()
+    with pytest.raises(InvalidParameterError, match="white space"):
+        with dspark.local_spark(tmp_path / "a b"):
+            pass
+    assert not (tmp_path / "w").exists() and not (tmp_path / "a b").exists()
     with pytest.raises(InvalidParameterError, match="model_uri must be 'models:/"):
         dspark.spark_score_frame(None, None, "runs:/x/model", "sqlite:///m.db")  # type: ignore[arg-type]
     with pytest.raises(InvalidParameterError, match="tracking_uri must be an MLflow URI"):

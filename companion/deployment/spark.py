@@ -97,8 +97,6 @@ def _conf(work: Path, cores: int, memory: str, app_name: str) -> Any:
         "spark.sql.catalogImplementation": "in-memory",
         "spark.local.dir": str(work / "local"),
         "spark.mlflow.nfs.rootDir": str(work / "mlflow"),
-        "spark.pyspark.python": sys.executable,
-        "spark.pyspark.driver.python": sys.executable,
         "spark.executorEnv.OMP_NUM_THREADS": "1",
         "spark.executorEnv.TMPDIR": str(work / "tmp"),
         "spark.sql.execution.arrow.pyspark.enabled": "true",
@@ -134,6 +132,11 @@ def local_spark(
     work = check_path("work_dir", work_dir).resolve()
     if work.exists() and not work.is_dir():
         raise InvalidParameterError(f"work_dir {str(work)!r} is a file; pass a folder")
+    if any(c.isspace() for c in str(work)):
+        raise InvalidParameterError(
+            f"work_dir {str(work)!r} has white space, which the JVM's options cannot hold; "
+            "pass a folder without spaces"
+        )
     cores = check_int("cores", cores, minimum=1)
     if not isinstance(memory, str) or not memory[:-1].isdigit() or memory[-1] not in "mg":
         raise InvalidParameterError(f"memory must be like '512m' or '2g', got {memory!r}")
