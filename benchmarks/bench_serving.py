@@ -7,7 +7,8 @@
 
 Every server runs on loopback with one OpenMP thread; each load level sends the same number
 of requests from keep-alive clients after a warm-up (companion.deployment.load). Reported per
-level: p50/p99 ms, req/s, errors, the server's CPU ms per request (its process tree's CPU
+level: p50/p99 ms, req/s, errors, latency percentiles (for a distribution figure), the
+server's CPU ms per request (its process tree's CPU
 time over the level: less sensitive to a busy machine than wall time), and the ratios of the
 service's p50 to the floor's and of its throughput to the minimal app's, all measured in this
 run. A workspace with a production model and Feast features is built first (not timed).
@@ -24,6 +25,7 @@ import tempfile
 import time
 from pathlib import Path
 
+import numpy as np
 import psutil
 from _measure import machine, write_results
 
@@ -43,6 +45,13 @@ def _cpu_seconds(pid: int) -> float:
             continue
         total += times.user + times.system
     return total
+
+
+def _percentiles(latencies: np.ndarray) -> dict[str, float]:
+    """The latency distribution (for a figure): percentiles 10 to 99.9, in ms."""
+    points = (10, 25, 50, 75, 90, 95, 99, 99.9)
+    return {str(p): round(float(v), 2) for p, v in zip(points, np.percentile(latencies, points),
+                                                      strict=True)}
 
 
 def main() -> None:
@@ -82,7 +91,8 @@ def main() -> None:
                         "/predict", [{"customer_id": i} for i in ids]),
         }
         floor = load.in_process_floor(served, rows, requests)
-        results: dict[str, dict] = {"in_process": {"1": floor.summary(2)}}
+        results: dict[str, dict] = {"in_process": {"1": {
+            **floor.summary(2), "percentiles_ms": _percentiles(floor.latencies_ms)}}}
         print(f"in_process  p50 {floor.p50_ms:.2f} ms  p99 {floor.p99_ms:.2f} ms")
         for name, (server, path, bodies) in servers.items():
             started = time.perf_counter()
@@ -95,7 +105,8 @@ def main() -> None:
                     result = load.load_test(server.url + path, bodies, clients=clients,
                                             requests=requests)
                     cpu_ms = (_cpu_seconds(server.pid) - before) / requests * 1000
-                    row = {**result.summary(2), "server_cpu_ms_per_request": round(cpu_ms, 2)}
+                    row = {**result.summary(2), "server_cpu_ms_per_request": round(cpu_ms, 2),
+                           "percentiles_ms": _percentiles(result.latencies_ms)}
                     results[name][str(clients)] = row
                     print(f"{name:10s} {clients:3d} clients  p50 {row['p50_ms']:8.2f} ms  "
                           f"p99 {row['p99_ms']:8.2f} ms  {row['req_per_s']:7.1f} req/s  "
