@@ -13,16 +13,25 @@ The package, one concern per module:
 - :mod:`~companion.deployment.schemas`: the request and response bodies and the limits;
 - :mod:`~companion.deployment.service`: the served model, its feature source, the app factory;
 - :mod:`~companion.deployment.app`: the routes: body limit, strict validation, scoring, errors;
-- :mod:`~companion.deployment.launch`: :func:`serve`, the service in a child process;
+- :mod:`~companion.deployment.launch`: :func:`serve`, the service in a child process, and
+  :func:`start_together` for several servers at once;
 - :mod:`~companion.deployment.server`: the command line that runs the app (not imported here);
+- :mod:`~companion.deployment.baselines`: what the service is compared with: ``mlflow models
+  serve`` (:func:`mlflow_serve`) and a minimal FastAPI app (:func:`minimal_serve`, its command
+  line in :mod:`~companion.deployment.minimal`, not imported here), and the bad-input probes;
+- :mod:`~companion.deployment.load`: the bounded load test and the in-process floor;
+- :mod:`~companion.deployment.batch`: a month's customer base scored from the registry, written
+  as partitioned Parquet; :mod:`~companion.deployment.spark`: the same on local Spark;
 - :mod:`~companion.deployment.router`: the A/B router (sticky :func:`assign`, :class:`Router`
   with weighted split and shadow mode);
+- :mod:`~companion.deployment.remote`: the router in front of running services
+  (:func:`http_arm`, :func:`route_all`);
 - :mod:`~companion.deployment.predlog`: the prediction log chapters 9 and 10 read, and
   :func:`srm_check`;
 - :mod:`~companion.deployment.azure_endpoints`: Azure ML managed (blue/green) and AKS online
   endpoint specs, validated offline, not deployed.
 
-Nothing happens at import: FastAPI, MLflow and Feast are imported when called.
+Nothing happens at import: FastAPI, MLflow, Feast and Spark are imported when called.
 """
 
 from __future__ import annotations
@@ -32,16 +41,38 @@ from companion.deployment.azure_endpoints import (
     kubernetes_endpoint_specs,
     managed_endpoint_specs,
 )
-from companion.deployment.launch import serve, server_command
+from companion.deployment.baselines import (
+    minimal_serve,
+    mlflow_probe,
+    mlflow_serve,
+    service_probe,
+    unknown_category_changes,
+)
+from companion.deployment.batch import (
+    SCORE_COLUMNS,
+    Throughput,
+    active_customers,
+    batch_throughput,
+    month_features,
+    read_scores,
+    score_base,
+    score_month,
+    write_features,
+    write_scores,
+)
+from companion.deployment.launch import serve, server_command, start_together
+from companion.deployment.load import LoadResult, in_process_floor, load_test
 from companion.deployment.predlog import (
     LOG_COLUMNS,
+    LOG_DTYPES,
     Prediction,
     PredictionLog,
     SrmResult,
     read_log,
     srm_check,
 )
-from companion.deployment.router import Arm, Routed, Router, assign
+from companion.deployment.remote import HttpScorer, Traffic, http_arm, route_all
+from companion.deployment.router import Arm, Routed, Router, assign, hash_point
 from companion.deployment.schemas import Limits
 from companion.deployment.service import (
     FeatureSource,
@@ -51,28 +82,57 @@ from companion.deployment.service import (
     load_served_model,
     store_source,
 )
+from companion.deployment.spark import local_spark, spark_score_frame, spark_scores
 
 __all__ = [
     "LOG_COLUMNS",
+    "LOG_DTYPES",
+    "SCORE_COLUMNS",
     "Arm",
     "AzureEndpointSpec",
     "FeatureSource",
+    "HttpScorer",
     "Limits",
+    "LoadResult",
     "Prediction",
     "PredictionLog",
     "Routed",
     "Router",
     "ServedModel",
     "SrmResult",
+    "Throughput",
+    "Traffic",
+    "active_customers",
     "assign",
-    "kubernetes_endpoint_specs",
-    "managed_endpoint_specs",
-    "read_log",
-    "srm_check",
+    "batch_throughput",
     "create_app",
+    "hash_point",
+    "http_arm",
+    "in_process_floor",
     "known_categories",
+    "kubernetes_endpoint_specs",
     "load_served_model",
+    "load_test",
+    "local_spark",
+    "managed_endpoint_specs",
+    "minimal_serve",
+    "mlflow_probe",
+    "mlflow_serve",
+    "month_features",
+    "read_log",
+    "read_scores",
+    "route_all",
+    "score_base",
+    "score_month",
     "serve",
     "server_command",
+    "service_probe",
+    "spark_score_frame",
+    "spark_scores",
+    "srm_check",
+    "start_together",
     "store_source",
+    "unknown_category_changes",
+    "write_features",
+    "write_scores",
 ]
