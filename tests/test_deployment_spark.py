@@ -117,7 +117,6 @@ def test_spark_scores_equal_pandas_quietly_inside_the_work_folder(registered, tm
     assert child.returncode == 0, child.stderr[-3000:]
     assert child.stderr == "" and child.stdout == ""
     result = json.loads(out.read_text())
-    print({k: round(v, 2) for k, v in result.items() if k.endswith("_s")})
     assert result["ids"] == sorted(expected["customer_id"])
     spark_scores = np.array(result["scores"])
     pandas_scores = expected.sort_values("customer_id")["score"].to_numpy()
