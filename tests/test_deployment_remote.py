@@ -155,7 +155,15 @@ def test_servers_start_together_and_a_failure_stops_them_all(tmp_path) -> None:
 
     started = start_together([_http_server(tmp_path, "a"), _http_server(tmp_path, "b")])
     try:
+        # still running once the threads that waited for them are gone: a child asked to die
+        # with the *thread* that forked it would be gone by now
+        time.sleep(1.0)
         assert [s.running for s in started] == [True, True]
+        import urllib.request
+
+        for server in started:
+            with urllib.request.urlopen(server.url, timeout=5) as answer:
+                assert answer.status == 200
     finally:
         for server in started:
             server.stop()

@@ -76,6 +76,8 @@ def test_a_server_that_never_started_is_harmless(tmp_path):
         server.stop(float("nan"))
     with pytest.raises(InvalidParameterError, match="lines must be >= 1"):
         log_tail(tmp_path / "server.log", 0)
+    with pytest.raises(ServerError, match="was never started: call start"):
+        server.wait_ready()
 
 
 @pytest.mark.slow

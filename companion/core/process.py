@@ -209,8 +209,13 @@ class ServerProcess:
         """Process id of the command (also its process group id); None before start."""
         return None if self._process is None else self._process.pid
 
-    def start(self) -> ServerProcess:
-        """Start the command and wait until its health URL answers 200; return self.
+    def start(self, *, wait: bool = True) -> ServerProcess:
+        """Start the command and (by default) wait until its health URL answers 200; return self.
+
+        The kill-on-parent-death request is tied to the *thread* that starts the server (Linux
+        sends the signal when that thread ends): start servers from a thread that outlives
+        them, such as the main thread. To start several at once, start each with
+        ``wait=False`` and then call :meth:`wait_ready` on each (from any thread).
 
         Raises:
             ServerError: the server is already running, exited during start-up, or did not
@@ -229,6 +234,19 @@ class ServerProcess:
                 preexec_fn=_die_with_parent,  # noqa: PLW1509 - only calls prctl
             )
         self._finalizer = weakref.finalize(self, _stop_group, self._process, 10.0)
+        if wait:
+            self.wait_ready()
+        return self
+
+    def wait_ready(self) -> ServerProcess:
+        """Wait until a started server answers its health URL; stop it and raise if it does not.
+
+        Raises:
+            ServerError: the server was never started, exited during start-up, or did not
+                answer within ``startup_timeout``.
+        """
+        if self._process is None:
+            raise ServerError(f"{self.name} was never started: call start() first")
         try:
             self._wait_healthy()
         except BaseException:

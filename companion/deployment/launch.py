@@ -128,9 +128,20 @@ def start_together(servers: Sequence[ServerProcess]) -> list[ServerProcess]:
         raise InvalidParameterError("a server appears twice in servers")
     if not servers:
         return []
-    with ThreadPoolExecutor(max_workers=len(servers), thread_name_prefix="start") as pool:
-        outcomes = list(pool.map(_start_one, servers))
-    failures = [error for error in outcomes if error is not None]
+    # Each process is started here, in the calling thread: Linux ties a child's "stop me when
+    # my parent dies" request to the thread that forked it, and a pool thread ends at once.
+    # Only the waiting (HTTP polls) happens in the pool.
+    failures: list[BaseException] = []
+    for server in servers:
+        try:
+            server.start(wait=False)
+        except Exception as error:  # reported after every server is stopped
+            failures.append(error)
+            break
+    if not failures:
+        with ThreadPoolExecutor(max_workers=len(servers), thread_name_prefix="wait") as pool:
+            outcomes = list(pool.map(_wait_one, servers))
+        failures = [error for error in outcomes if error is not None]
     if failures:
         for server in servers:
             server.stop()
@@ -138,9 +149,9 @@ def start_together(servers: Sequence[ServerProcess]) -> list[ServerProcess]:
     return servers
 
 
-def _start_one(server: ServerProcess) -> BaseException | None:
+def _wait_one(server: ServerProcess) -> BaseException | None:
     try:
-        server.start()
+        server.wait_ready()
     except Exception as error:  # reported after every server is stopped
         return error
     return None
