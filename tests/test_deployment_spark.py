@@ -108,7 +108,8 @@ def test_spark_scores_equal_pandas_quietly_inside_the_work_folder(registered, tm
     canary = tmp_path / "elsewhere"  # the child's home, current folder and temporary folder
     for name in ("home", "cwd", "tmp"):
         (canary / name).mkdir(parents=True)
-    work, out = tmp_path / "work", tmp_path / "result.json"
+    # a reader's folder may hold a space and a quote: the JVM's options must not break on it
+    work, out = tmp_path / "someone's spark work", tmp_path / "result.json"
     env = {**os.environ, "HOME": str(canary / "home"), "TMPDIR": str(canary / "tmp"),
            "PYTHONPATH": str(ROOT)}
     child = subprocess.run(
@@ -141,10 +142,7 @@ def test_bad_arguments_are_refused_before_spark_starts(tmp_path) -> None:
     with pytest.raises(InvalidParameterError, match=r"memory must be like '512m' or '2g', got '1x'"):
         with dspark.local_spark(tmp_path / "w", memory="1x"):
             pass
-    with pytest.raises(InvalidParameterError, match="white space"):
-        with dspark.local_spark(tmp_path / "a b"):
-            pass
-    assert not (tmp_path / "w").exists() and not (tmp_path / "a b").exists()
+    assert not (tmp_path / "w").exists()
     with pytest.raises(InvalidParameterError, match="model_uri must be 'models:/"):
         dspark.spark_score_frame(None, None, "runs:/x/model", "sqlite:///m.db")  # type: ignore[arg-type]
     with pytest.raises(InvalidParameterError, match="tracking_uri must be an MLflow URI"):

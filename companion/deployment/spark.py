@@ -80,9 +80,10 @@ _STOP_SECONDS = 30.0
 def _conf(work: Path, cores: int, memory: str, app_name: str) -> Any:
     from pyspark import SparkConf
 
-    java = (f"-Dlog4j2.configurationFile=file:{work / 'log4j2.properties'} "
-            f"-Djava.io.tmpdir={work / 'tmp'} -Dderby.system.home={work / 'derby'} "
-            "-XX:-UsePerfData")
+    # Relative to the JVM's working folder, which is ``work``: Spark splits these options on
+    # white space, so a work folder whose path holds a space could not be named here.
+    java = ("-Dlog4j2.configurationFile=log4j2.properties -Djava.io.tmpdir=tmp "
+            "-Dderby.system.home=derby -XX:-UsePerfData")
     settings = {
         "spark.master": f"local[{cores}]",
         "spark.app.name": app_name,
@@ -132,11 +133,6 @@ def local_spark(
     work = check_path("work_dir", work_dir).resolve()
     if work.exists() and not work.is_dir():
         raise InvalidParameterError(f"work_dir {str(work)!r} is a file; pass a folder")
-    if any(c.isspace() for c in str(work)):
-        raise InvalidParameterError(
-            f"work_dir {str(work)!r} has white space, which the JVM's options cannot hold; "
-            "pass a folder without spaces"
-        )
     cores = check_int("cores", cores, minimum=1)
     if not isinstance(memory, str) or not memory[:-1].isdigit() or memory[-1] not in "mg":
         raise InvalidParameterError(f"memory must be like '512m' or '2g', got {memory!r}")
@@ -152,14 +148,15 @@ def local_spark(
     atomic_write_text(work / "log4j2.properties", LOG4J2_PROPERTIES)
     conf = _conf(work, cores, memory, app_name)
     log_path = work / "spark.log"
-    launcher = f"-XX:-UsePerfData -Djava.io.tmpdir={work / 'tmp'}"
+    launcher = "-XX:-UsePerfData -Djava.io.tmpdir=tmp"  # relative to the JVM's folder, work
     # the JVM inherits these; PySpark reads PYSPARK_PYTHON when the context starts
     variables = {"SPARK_LAUNCHER_OPTS": launcher, "OMP_NUM_THREADS": "1",
                  "TMPDIR": str(work / "tmp"), "SPARK_LOCAL_IP": "127.0.0.1",
                  "PYSPARK_PYTHON": sys.executable}
     with open(log_path, "ab") as log, scoped_env(**variables):
         try:
-            gateway = launch_gateway(conf, popen_kwargs={"stdout": log, "stderr": log})
+            gateway = launch_gateway(conf, popen_kwargs={"stdout": log, "stderr": log,
+                                                         "cwd": str(work)})
         except Exception as exc:
             raise ServerError(f"Spark's JVM did not start: {exc}\n{_tail(log_path)}") from None
     process = gateway.proc
