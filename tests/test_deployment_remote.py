@@ -174,3 +174,53 @@ def test_servers_start_together_and_a_failure_stops_them_all(tmp_path) -> None:
     assert not good.running and good.leftover_processes() == []
     with pytest.raises(InvalidParameterError, match="appears twice"):
         start_together([good, good])
+
+
+@pytest.mark.slow
+def test_a_failed_cell_leaves_no_server_running(tmp_path) -> None:
+    """A chapter's kernel that dies on a failed cell takes its servers with it."""
+    import json
+    import os
+
+    import nbformat
+    import papermill
+
+    pids = tmp_path / "pids.json"
+    notebook = nbformat.v4.new_notebook()
+    notebook.cells = [
+        nbformat.v4.new_code_cell(
+            "import json, sys\n"
+            "from companion.core.process import ServerProcess, free_port\n"
+            "from companion.deployment.launch import start_together\n"
+            "ports = [free_port(), free_port()]\n"
+            "servers = start_together([ServerProcess(\n"
+            "    [sys.executable, '-m', 'http.server', str(p), '-b', '127.0.0.1'], port=p,\n"
+            f"    health_path='/', log_path={str(tmp_path)!r} + f'/{{p}}.log') for p in ports])\n"
+            f"open({str(pids)!r}, 'w').write(json.dumps([s.pid for s in servers]))"),
+        nbformat.v4.new_code_cell("raise RuntimeError('a cell fails')"),
+    ]
+    notebook.metadata["kernelspec"] = {"name": "python3", "display_name": "Python 3",
+                                       "language": "python"}
+    source = tmp_path / "fails.ipynb"
+    nbformat.write(notebook, source)
+    with pytest.raises(papermill.PapermillExecutionError, match="a cell fails"):
+        papermill.execute_notebook(str(source), str(tmp_path / "out.ipynb"), progress_bar=False,
+                                   kernel_name="python3", cwd=str(tmp_path),
+                                   stdout_file=None, log_output=False)
+    started = json.loads(pids.read_text())
+    deadline = time.monotonic() + 15
+    alive = started
+    while alive and time.monotonic() < deadline:
+        alive = [p for p in started if _alive(p)]
+        time.sleep(0.2)
+    assert len(started) == 2 and alive == [], f"servers still running after the kernel died: {alive}"
+    assert os.getpid() not in started
+
+
+def _alive(pid: int) -> bool:
+    import psutil
+
+    try:
+        return psutil.Process(pid).status() != psutil.STATUS_ZOMBIE
+    except psutil.NoSuchProcess:
+        return False
