@@ -218,6 +218,37 @@ def test_serving_health_per_arm_and_day(tmp_path):
         mon.serving_alarms(health, {"p95_ms": 3})
 
 
+def test_serving_alerts_are_records_of_the_broken_objectives(tmp_path):
+    log = _log(tmp_path)
+    failures = pd.DataFrame({"time": ["2025-03-01T05:00:00+00:00"], "arm": ["champion"]})
+    health = mon.serving_health(log, period="hour", failures=failures)
+    alarms = mon.serving_alarms(health)
+    alerts = mon.serving_alerts(alarms, period="hour")
+    # The shadow row at 400 ms (2025-03-03 00:00) and the failed champion request at 05:00.
+    assert [(a.metric, a.created_for, a.columns) for a in alerts] == [
+        ("champion.error_rate", "2025-03-01", ()),
+        ("challenger.p99_ms", "2025-03-03", ("latency_ms",)),
+    ]
+    assert alerts[0].value == 1.0 and alerts[0].threshold == 0.01
+    assert alerts[1].value == 400.0 and alerts[1].threshold == 250.0
+    assert {(a.kind, a.month, a.policy, a.severity) for a in alerts} == {
+        ("serving", "2025-03", mon.SERVING_POLICY, "critical")}
+    path = mon.write_alerts(tmp_path / "alerts.jsonl", alerts)
+    assert mon.read_alerts(path) == alerts
+    monthly = mon.serving_alerts(mon.serving_alarms(mon.serving_health(
+        log, period="month", failures=failures)), period="month")
+    assert {a.created_for for a in monthly} == {"2025-03-31"}  # a month ends on its last day
+    assert mon.serving_alerts(alarms.iloc[:0], period="hour") == []
+    with pytest.raises(UnknownNameError, match="fortnight"):
+        mon.serving_alerts(alarms, period="fortnight")
+    with pytest.raises(InvalidParameterError, match="not a day period"):
+        mon.serving_alerts(alarms.assign(period="yesterday"), period="day")
+    with pytest.raises(InvalidParameterError, match="missing column"):
+        mon.serving_alerts(alarms.drop(columns=["limit"]))
+    with pytest.raises(UnknownNameError):
+        mon.serving_alerts(alarms, period="hour", severity="panic")
+
+
 # --- alerts ---------------------------------------------------------------------------------
 
 
@@ -240,6 +271,10 @@ def test_alerts_round_trip_in_documented_order(tmp_path):
                            "direction", "columns", "severity", "created_for", "policy"]
     assert mon.read_alerts(path) == alerts
     assert mon.alerts_frame(alerts)["columns"].tolist() == ["acquisition_channel", "churned_30d"]
+    # Values are rounded: two runs whose scores differ in the last bits write the same bytes.
+    noisy = [_alert(value=0.17138598347515843), _alert(value=0.1713859834751584)]
+    assert noisy[0] == noisy[1] and noisy[0].value == 0.171386
+    assert noisy[0].to_json() == noisy[1].to_json()
 
 
 @pytest.mark.parametrize("changes, text", [

@@ -75,7 +75,14 @@ from companion.monitoring.policy import (
     DriftPolicy,
 )
 from companion.monitoring.quality import QUALITY_RULES, QualityResult, gate_scores, quality_checks
-from companion.monitoring.serving import PERIODS, SERVING_LIMITS, serving_alarms, serving_health
+from companion.monitoring.serving import (
+    PERIODS,
+    SERVING_LIMITS,
+    SERVING_POLICY,
+    serving_alarms,
+    serving_alerts,
+    serving_health,
+)
 
 __all__ = [
     "ALERT_KINDS",
@@ -92,6 +99,7 @@ __all__ = [
     "SCENARIO_COLUMNS",
     "SCORE_COLUMN",
     "SERVING_LIMITS",
+    "SERVING_POLICY",
     "SEVERITIES",
     "Alert",
     "Dashboard",
@@ -125,6 +133,7 @@ __all__ = [
     "score_frame",
     "serve_dashboard",
     "serving_alarms",
+    "serving_alerts",
     "serving_health",
     "write_alerts",
 ]

@@ -11,8 +11,8 @@ month           str          the month the alert is about, ``YYYY-MM``
 kind            str          ``data_drift``, ``prediction_drift``, ``performance``,
                              ``data_quality`` or ``serving``
 metric          str          what was measured (``psi``, ``roc_auc_change``, a check name)
-value           float        the measured value
-threshold       float        the value it was compared with
+value           float        the measured value, rounded to 6 decimals
+threshold       float        the value it was compared with, rounded to 6 decimals
 direction       str          ``above`` (alert when value >= threshold) or ``below``
 columns         list[str]    the columns involved (empty if none)
 severity        str          ``info``, ``warning`` or ``critical``
@@ -21,7 +21,9 @@ created_for     str          the date the alert could first be raised, ``YYYY-MM
 policy          str          the policy version that raised it (``drift-policy/1``)
 =============== ============ ==============================================================
 
-There is no wall-clock time in a record: the same monitoring run writes the same file.
+There is no wall-clock time in a record, and numbers are rounded to :data:`DECIMALS` places
+(the last bits of a drift score may differ between runs and machines): the same monitoring
+writes the same file.
 :func:`write_alerts` validates every record and replaces the file atomically;
 :func:`read_alerts` validates every line and returns records in file order.
 """
@@ -55,6 +57,8 @@ __all__ = [
 ALERT_SCHEMA = "alerts/1"
 ALERT_KINDS = ("data_drift", "prediction_drift", "performance", "data_quality", "serving")
 SEVERITIES = ("info", "warning", "critical")
+DECIMALS = 6
+"""Decimal places kept of an alert's value and threshold."""
 _MONTH = re.compile(r"^\d{4}-(0[1-9]|1[0-2])$")
 
 
@@ -83,7 +87,7 @@ class Alert:
             number = getattr(self, name)
             if not is_real(number) or not math.isfinite(float(number)):
                 raise InvalidParameterError(f"alert {name} must be a finite number, got {number!r}")
-            object.__setattr__(self, name, float(number))
+            object.__setattr__(self, name, round(float(number), DECIMALS))
         check_choice("alert direction", self.direction, ("above", "below"))
         if isinstance(self.columns, str) or not isinstance(self.columns, (list, tuple)) or not all(
             isinstance(c, str) and c for c in self.columns

@@ -16,16 +16,26 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from companion.core.checks import check_choice, check_frame, check_number
+from companion.core.checks import check_choice, check_frame, check_number, check_text
 from companion.deployment.predlog import LOG_COLUMNS
 from companion.errors import InvalidParameterError
+from companion.monitoring.alerts import SEVERITIES, Alert
 
-__all__ = ["PERIODS", "SERVING_LIMITS", "serving_alarms", "serving_health"]
+__all__ = [
+    "PERIODS",
+    "SERVING_LIMITS",
+    "SERVING_POLICY",
+    "serving_alarms",
+    "serving_alerts",
+    "serving_health",
+]
 
 PERIODS = {"hour": "h", "day": "D", "week": "W-SUN", "month": "M"}
 """Periods a health table can be grouped by, with their pandas frequencies."""
 SERVING_LIMITS = {"p99_ms": 250.0, "error_rate": 0.01}
 """Default objectives: 99% of scores within 250 ms, at most 1% of requests failing."""
+SERVING_POLICY = "serving-limits/1"
+"""The name stamped on serving alerts (the objectives of :data:`SERVING_LIMITS`)."""
 
 
 def _nearest_rank(values: np.ndarray, q: float) -> float:
@@ -121,3 +131,44 @@ def serving_alarms(health: pd.DataFrame, limits: dict[str, Any] | None = None) -
                 rows.append({"period": row.period, "arm": row.arm, "metric": metric,
                              "value": value, "limit": limit})
     return pd.DataFrame(rows, columns=["period", "arm", "metric", "value", "limit"])
+
+
+def serving_alerts(
+    alarms: pd.DataFrame,
+    *,
+    period: str = "day",
+    severity: str = "critical",
+    policy: str = SERVING_POLICY,
+) -> list[Alert]:
+    """Turn :func:`serving_alarms` rows into :class:`~companion.monitoring.alerts.Alert` records.
+
+    Each alarm becomes one ``serving`` alert: ``metric`` is ``"<arm>.<objective>"`` (for
+    example ``champion.p99_ms``), ``columns`` is ``["latency_ms"]`` for a latency objective and
+    empty for the error rate, ``month`` the period's month and ``created_for`` the day the
+    period ends (an hour's alarm can be raised that day, a month's on its last day).
+
+    Args:
+        alarms: the table of :func:`serving_alarms`.
+        period: the period the health table was grouped by (as given to
+            :func:`serving_health`).
+        severity: the severity of every alert.
+        policy: the name of the objectives that raised them.
+    """
+    check_frame("alarms", alarms, ["period", "arm", "metric", "value", "limit"],
+                hint="build it with serving_alarms()")
+    frequency = PERIODS[check_choice("period", period, PERIODS)]
+    check_choice("severity", severity, SEVERITIES)
+    check_text("policy", policy)
+    alerts = []
+    for row in alarms.itertuples(index=False):
+        try:
+            end = pd.Period(str(row.period), freq=frequency).end_time
+        except (ValueError, TypeError) as error:
+            raise InvalidParameterError(
+                f"alarm period {row.period!r} is not a {period} period: {error}"
+            ) from error
+        columns = ("latency_ms",) if str(row.metric).endswith("_ms") else ()
+        alerts.append(Alert(end.strftime("%Y-%m"), "serving", f"{row.arm}.{row.metric}",
+                            float(row.value), float(row.limit), "above", columns, severity,
+                            str(end.date()), policy))
+    return alerts
