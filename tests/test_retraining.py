@@ -173,3 +173,34 @@ def test_run_year_refuses_bad_input(year):
         rt.run_year(year, rt.RetrainPolicy("drift"), faults=[rt.Fault("2026-01", "misjoin")])
     with pytest.raises(UnknownNameError, match="fault kind"):
         rt.Fault("2025-07", "fire")
+
+
+def test_loop_tells_the_deployer_each_month(year):
+    seen: list[str] = []
+
+    class Spy(rt.InMemoryDeployer):
+        def begin_month(self, month: str) -> None:
+            seen.append(month)
+            super().begin_month(month)
+
+    spy = Spy(year)
+    rt.run_year(year, rt.RetrainPolicy("none"), deployer=spy)
+    assert seen == list(year.months) and spy.month == year.months[-1]
+
+
+@pytest.mark.slow
+def test_registry_deployer_clock_is_checked_before_anything(tmp_path, year):
+    from companion.workspace import Workspace
+
+    ws = Workspace.create("11-clock", root=tmp_path,
+                          config=SimulationConfig(n_customers=3000, seed=42))
+    for bad in ("weekly", 9, "Month"):
+        with pytest.raises(InvalidParameterError, match="clock must be None, 'month'"):
+            rt.RegistryDeployer(ws, year, clock=bad)
+    assert not (ws.path / "retraining").exists()
+    deployer = rt.RegistryDeployer(ws, year, clock=rt.MONTH_CLOCK)
+    with pytest.raises(InvalidParameterError, match="begin_month"):
+        deployer._moves()
+    deployer.begin_month("2025-07-01")
+    stamp = deployer._moves()["clock"]()
+    assert stamp.isoformat() == "2025-07-01T09:00:00+00:00"

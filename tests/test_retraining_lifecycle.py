@@ -28,7 +28,7 @@ def lifecycle(tmp_path_factory):
 def test_misjoined_deployment_is_rolled_back_through_the_registry(lifecycle):
     ws, year = lifecycle
     policy = rt.RetrainPolicy("drift", gate=GatePolicy(0.6, 0.05, "non-inferiority"))
-    deployer = rt.RegistryDeployer(ws, year, policy_name="drift")
+    deployer = rt.RegistryDeployer(ws, year, policy_name="drift", clock=rt.MONTH_CLOCK)
     result = rt.run_year(year, policy, deployer=deployer, faults=[rt.Fault("2025-07", "misjoin")])
     steps = [(d.month, d.step, d.outcome) for d in result.decisions if d.step != "trigger"]
     assert ("2025-07", "promote", "done") in steps
@@ -38,6 +38,13 @@ def test_misjoined_deployment_is_rolled_back_through_the_registry(lifecycle):
     assert list(audit["action"])[:5] == ["stage", "promote", "stage", "promote", "rollback"]
     rollback = audit[audit["action"] == "rollback"].iloc[0]
     assert (int(rollback["version"]), int(rollback["previous"])) == (1, 2)
+    # the month clock stamps each move with the story's date: the month the loop decided it
+    moves = audit[audit["actor"] == rt.lifecycle.ACTOR]
+    decided = [(d.step, f"{d.month}-01T09:00") for d in result.decisions
+               if d.step in ("promote", "rollback")]
+    stamped = [(a, str(t)[:16]) for a, t in zip(moves["action"], moves["time"], strict=True)
+               if a in ("promote", "rollback")]
+    assert stamped == decided and stamped[0] == ("promote", "2025-07-01T09:00")
     # @production predicts exactly as the version it returned to
     assert deployer.checks == [{"version": 1, "rows": deployer.checks[0]["rows"], "same": True}]
     rows = year.rows("2025-12-01")

@@ -39,7 +39,7 @@ from companion.retraining.decisions import (
     write_decisions,
 )
 from companion.retraining.deploy import FAULT_KINDS, Candidate, Fault, GateOutcome, InMemoryDeployer
-from companion.retraining.lifecycle import RegistryDeployer
+from companion.retraining.lifecycle import MONTH_CLOCK, RegistryDeployer
 from companion.retraining.loop import PolicyYear, psi, run_year
 from companion.retraining.policy import DEFAULT_GATE, POLICY_KINDS, RetrainPolicy, standard_policies
 from companion.retraining.triggers import TriggerState, trigger
@@ -49,6 +49,7 @@ __all__ = [
     "DECISION_SCHEMA",
     "DEFAULT_GATE",
     "FAULT_KINDS",
+    "MONTH_CLOCK",
     "OUTCOMES",
     "POLICY_KINDS",
     "STEPS",

@@ -122,7 +122,12 @@ class InMemoryDeployer:
         self.seed = seed
         self.aliases: dict[str, int] = {}
         self.history: list[int] = []
+        self.month = ""
         self._next = 1
+
+    def begin_month(self, month: str) -> None:
+        """The loop starts deciding for ``month`` (``YYYY-MM-DD``): remember it."""
+        self.month = month
 
     # --- models ----------------------------------------------------------------------
     def _fit(self, months: list[str], fault: str) -> tuple[Any, pd.DataFrame]:

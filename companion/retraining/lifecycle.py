@@ -28,6 +28,7 @@ import json
 import logging
 import pickle
 import shutil
+from datetime import datetime
 from typing import Any
 
 import numpy as np
@@ -36,7 +37,12 @@ import pandas as pd
 from companion.core.checks import check_text
 from companion.core.types import WorkspaceLike, check_workspace
 from companion.deployment import Arm, PredictionLog, Router
-from companion.errors import DataQualityError, PipelineError, PromotionRefusedError
+from companion.errors import (
+    DataQualityError,
+    InvalidParameterError,
+    PipelineError,
+    PromotionRefusedError,
+)
 from companion.registry import (
     EXPERIMENT,
     MODEL_NAME,
@@ -48,12 +54,15 @@ from companion.registry import (
 from companion.retraining.deploy import Candidate, GateOutcome, InMemoryDeployer, score
 from companion.training import FEATURES
 
-__all__ = ["ACTOR", "RegistryDeployer"]
+__all__ = ["ACTOR", "MONTH_CLOCK", "RegistryDeployer"]
 
 logger = logging.getLogger(__name__)
 
 ACTOR = "retraining-loop"
 """Who the registry's audit log says moved the aliases."""
+
+MONTH_CLOCK = "month"
+"""The ``clock`` that stamps each move at 09:00 UTC on the first day of the loop's month."""
 
 _STEPS = ["ingest", "validate", "features", "train", "evaluate"]
 
@@ -65,12 +74,19 @@ class RegistryDeployer(InMemoryDeployer):
         workspace: a workspace with the ``baseline`` (production v1) and ``data``.
         year: the shared year of the workspace's dataset.
         policy_name: recorded in the versions' tags and the audit reasons.
+        clock: what stamps the registry's audit lines: None (the wall clock), a callable
+            returning an aware ``datetime``, or ``"month"``: 09:00 UTC on the first day of the
+            month the loop is deciding for (the story's date; the same file on every run).
     """
 
     def __init__(self, workspace: WorkspaceLike, year: Any, *, policy_name: str = "loop",
                  clock: Any = None) -> None:
         check_workspace(workspace)
         check_text("policy_name", policy_name)
+        if not (clock is None or clock == MONTH_CLOCK or callable(clock)):
+            raise InvalidParameterError(
+                f"clock must be None, {MONTH_CLOCK!r} or a callable returning a datetime, "
+                f"got {clock!r}")
         super().__init__(year)
         self.workspace = workspace
         self.policy_name = policy_name
@@ -80,7 +96,14 @@ class RegistryDeployer(InMemoryDeployer):
         self.checks: list[dict[str, Any]] = []
 
     def _moves(self) -> dict[str, Any]:
-        return {} if self.clock is None else {"clock": self.clock}
+        if self.clock is None:
+            return {}
+        if self.clock == MONTH_CLOCK:
+            if not self.month:
+                raise InvalidParameterError("the month clock needs begin_month() first")
+            stamp = datetime.fromisoformat(f"{self.month[:10]}T09:00:00+00:00")
+            return {"clock": lambda: stamp}
+        return {"clock": self.clock}
 
     def baseline(self) -> Candidate:
         """Production as the registry holds it (chapter 6's baseline)."""

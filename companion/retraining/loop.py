@@ -216,6 +216,9 @@ class _Run:
         return served, True
 
     def month(self, index: int, month: str) -> None:
+        begin = getattr(self.deployer, "begin_month", None)
+        if callable(begin):
+            begin(month)
         rows = self.year.rows(month)
         labelled = self.year.labelled(month)
         versions = str(self.production.version)
