@@ -39,10 +39,13 @@ render:
 	else echo "Quarto is not installed: the notebooks are executed, the HTML book is not rendered."; \
 	     echo "Install Quarto (https://quarto.org/docs/get-started/) and run 'quarto render'."; fi
 
-test: setup  ## lint, type check, unit tests and doctests, book structure checks, nbval (strict) over every chapter
+# The chapters are re-executed once, by tests/test_other_machine.py: nbval (strict, the one
+# sanitize file) over every chapter in a copy of the book that plays another machine. A plain
+# nbval run here would execute every chapter a second time; `make notebooks` is that run.
+test: setup  ## lint, type check, unit tests and doctests, book structure checks, nbval (strict) over every chapter as on another machine
 	$(BIN)/ruff check --quiet companion tests benchmarks
 	$(BIN)/mypy
-	$(BIN)/python -m pytest tests companion notebooks --doctest-modules $(NBVAL)
+	$(BIN)/python -m pytest tests companion --doctest-modules
 
 unit: setup  ## the fast tests: unit tests, doctests and structure checks (no notebook, no server)
 	$(BIN)/python -m pytest tests companion --doctest-modules -m "not slow"
@@ -50,7 +53,7 @@ unit: setup  ## the fast tests: unit tests, doctests and structure checks (no no
 typecheck: setup  ## mypy over the companion package (part of make test)
 	$(BIN)/mypy
 
-notebooks: setup  ## nbval over the chapters only
+notebooks: setup  ## nbval over the chapters only, here (make test runs them as on another machine)
 	$(BIN)/python -m pytest notebooks $(NBVAL)
 
 data: setup  ## reproduce the sample dataset's DVC pipeline in data/
