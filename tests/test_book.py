@@ -189,3 +189,22 @@ def test_chapter_5_prints_the_code_version_of_the_companion_as_it_is_now():
         f"chapter 5 shows code version {sorted(printed)}, the companion's is now {now}: "
         "a module a training run executes changed; run `make run` and commit the chapter"
     )
+
+
+def test_chapter_3_lists_the_companion_files_as_they_are_now():
+    """Chapter 3 prints how many companion source files its pipeline's stages depend on and
+    the files of the code version: a file added to or removed from those modules changes
+    them, and the chapter must be executed again (`make run`). (Its code commit changes with
+    any edit of those files too.)"""
+    import re
+
+    from companion import versioning
+
+    text = (ROOT / "notebooks" / "03-data-versioning.ipynb").read_text(encoding="utf-8")
+    printed = set(re.findall(r"sha256 of (\d+) companion source files", text))
+    stages = dict(re.findall(r"  (\w+) depends on (\d+) code file\(s\)", text))
+    now = {stage: str(len(files)) for stage, files in versioning.stage_code_files().items()}
+    assert printed == {str(len(versioning.code_files()))} and stages == now, (
+        f"chapter 3 shows {sorted(printed)} code files and stages {stages}; the companion has "
+        f"{len(versioning.code_files())} and {now}: run `make run` and commit the chapter"
+    )
