@@ -224,3 +224,20 @@ def _alive(pid: int) -> bool:
         return psutil.Process(pid).status() != psutil.STATUS_ZOMBIE
     except psutil.NoSuchProcess:
         return False
+
+
+def test_every_entry_point_checks_model_and_store_uris_alike(tmp_path) -> None:
+    from companion.deployment import baselines, launch, service
+
+    for call in (lambda m, t: launch.server_command(m, t, tmp_path, port=8000),
+                 lambda m, t: baselines.mlflow_command(m, port=8000) if t else None,
+                 lambda m, t: service.check_model_uris(m, t)):
+        with pytest.raises(InvalidParameterError, match=r"model_uri must be 'models:/<name>@"):
+            call("runs:/abc/model", "sqlite:///m.db")
+    for call in (lambda t: launch.server_command("models:/m@a", t, tmp_path, port=8000),
+                 lambda t: baselines.minimal_command("models:/m@a", t, port=8000),
+                 lambda t: service.check_model_uris("models:/m/3", t)):
+        with pytest.raises(InvalidParameterError, match="tracking_uri must be an MLflow URI"):
+            call("mlflow.db")
+    match = service.check_model_uris("models:/lumen-churn@production", "sqlite:///m.db")
+    assert (match["name"], match["alias"], match["version"]) == ("lumen-churn", "production", None)

@@ -33,6 +33,7 @@ import pandas as pd
 from companion.core.checks import check_frame, check_int, check_text
 from companion.core.process import ServerProcess, check_loopback, free_port
 from companion.deployment.launch import SERVER_ENV
+from companion.deployment.service import check_model_uris
 from companion.errors import InvalidParameterError
 
 __all__ = [
@@ -44,16 +45,7 @@ logger = logging.getLogger(__name__)
 
 
 def _check_uris(model_uri: Any, tracking_uri: Any) -> None:
-    if not isinstance(model_uri, str) or not model_uri.startswith("models:/"):
-        raise InvalidParameterError(
-            f"model_uri must be 'models:/<name>@<alias>' or 'models:/<name>/<version>', "
-            f"got {model_uri!r}"
-        )
-    if not isinstance(tracking_uri, str) or "://" not in tracking_uri:
-        raise InvalidParameterError(
-            f"tracking_uri must be an MLflow URI such as 'sqlite:///path/mlflow.db', "
-            f"got {tracking_uri!r}"
-        )
+    check_model_uris(model_uri, tracking_uri)
 
 
 def _child_env(tracking_uri: str) -> dict[str, str]:

@@ -27,6 +27,7 @@ from concurrent.futures import ThreadPoolExecutor
 from companion.core.checks import check_path
 from companion.core.process import ServerProcess, check_loopback, free_port
 from companion.deployment.schemas import Limits
+from companion.deployment.service import check_model_uris
 from companion.errors import InvalidParameterError
 
 __all__ = ["SERVER_ENV", "serve", "server_command", "start_together"]
@@ -52,9 +53,7 @@ def server_command(
     limits: Limits | None = None,
 ) -> list[str]:
     """Return the argv that runs the service (``python -m companion.deployment.server ...``)."""
-    for label, value in (("model_uri", model_uri), ("tracking_uri", tracking_uri)):
-        if not isinstance(value, str) or "://" not in value and not value.startswith("models:/"):
-            raise InvalidParameterError(f"{label} must be a URI, got {value!r}")
+    check_model_uris(model_uri, tracking_uri)
     repo = check_path("feast_repo", feast_repo).resolve()
     if not repo.is_dir():
         raise InvalidParameterError(f"feast_repo {str(feast_repo)!r} is not a folder")

@@ -45,8 +45,8 @@ if TYPE_CHECKING:
     from fastapi import FastAPI
 
 __all__ = [
-    "FeatureSource", "ServedModel", "create_app", "known_categories", "load_served_model",
-    "store_source",
+    "FeatureSource", "ServedModel", "check_model_uris", "create_app", "known_categories",
+    "load_served_model", "store_source",
 ]
 
 logger = logging.getLogger(__name__)
@@ -101,6 +101,35 @@ class ServedModel:
         return np.asarray(self.model.predict_proba(frame)[:, 1], dtype=float)
 
 
+def check_model_uris(
+    model_uri: Any, tracking_uri: Any, registry_uri: Any = None
+) -> re.Match[str]:
+    """Check a registry model URI and the MLflow store URIs it is read from; return the match.
+
+    ``model_uri`` is ``models:/<name>@<alias>`` or ``models:/<name>/<version>`` (groups
+    ``name``, ``alias``, ``version``); ``tracking_uri`` (and ``registry_uri`` when given) an
+    MLflow URI such as ``sqlite:///path/mlflow.db``. Every part of the deployment package that
+    takes these checks them here, with one wording.
+
+    Raises:
+        InvalidParameterError: naming the bad value and what is accepted.
+    """
+    match = _MODEL_URI.match(model_uri) if isinstance(model_uri, str) else None
+    if match is None:
+        raise InvalidParameterError(
+            f"model_uri must be 'models:/<name>@<alias>' or 'models:/<name>/<version>', "
+            f"got {model_uri!r}"
+        )
+    for label, uri in (("tracking_uri", tracking_uri), ("registry_uri", registry_uri)):
+        if (label == "tracking_uri" or uri is not None) and (
+            not isinstance(uri, str) or "://" not in uri
+        ):
+            raise InvalidParameterError(
+                f"{label} must be an MLflow URI such as 'sqlite:///path/mlflow.db', got {uri!r}"
+            )
+    return match
+
+
 def known_categories(model: Any) -> dict[str, list[str]]:
     """Return ``{column: categories}`` from every fitted ``OneHotEncoder`` inside ``model``.
 
@@ -143,17 +172,7 @@ def load_served_model(
         UnknownNameError: the model, alias or version does not exist, or has no
             ``features.service`` tag.
     """
-    match = _MODEL_URI.match(model_uri) if isinstance(model_uri, str) else None
-    if match is None:
-        raise InvalidParameterError(
-            f"model_uri must be 'models:/<name>@<alias>' or 'models:/<name>/<version>', "
-            f"got {model_uri!r}"
-        )
-    for label, uri in (("tracking_uri", tracking_uri), ("registry_uri", registry_uri)):
-        if uri is not None and (not isinstance(uri, str) or "://" not in uri):
-            raise InvalidParameterError(
-                f"{label} must be an MLflow URI such as 'sqlite:///path/mlflow.db', got {uri!r}"
-            )
+    match = check_model_uris(model_uri, tracking_uri, registry_uri)
     import mlflow.sklearn
     from mlflow.exceptions import MlflowException
     from mlflow.tracking import MlflowClient

@@ -246,18 +246,9 @@ def spark_score_frame(
         InvalidParameterError: a bad URI, or ``frame`` misses ``key`` or a model column.
         UnknownNameError: the model is not in the registry.
     """
-    from companion.deployment.service import _MODEL_URI
+    from companion.deployment.service import check_model_uris
 
-    if not isinstance(model_uri, str) or not _MODEL_URI.match(model_uri):
-        raise InvalidParameterError(
-            f"model_uri must be 'models:/<name>@<alias>' or 'models:/<name>/<version>', "
-            f"got {model_uri!r}"
-        )
-    if not isinstance(tracking_uri, str) or "://" not in tracking_uri:
-        raise InvalidParameterError(
-            f"tracking_uri must be an MLflow URI such as 'sqlite:///path/mlflow.db', "
-            f"got {tracking_uri!r}"
-        )
+    check_model_uris(model_uri, tracking_uri)
     check_text("key", key)
     import mlflow.pyfunc
     from pyspark.sql import functions as F
