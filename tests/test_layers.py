@@ -25,6 +25,7 @@ LAYERS: list[tuple[str, ...]] = [
     ("companion.versioning",),
     ("companion.features",),
     ("companion.tracking",),
+    ("companion.cicd",),  # Level 1: the project under version control, its tests and CI
     ("companion.registry",),
     ("companion.pipelines",),
     ("companion.deployment",),
