@@ -45,6 +45,9 @@ PROVIDED_IDS = ("install",)
 _UNSUPPORTED_STEP = ("if", "shell", "continue-on-error", "timeout-minutes")
 _UNSUPPORTED_JOB = ("strategy", "container", "services", "if")
 _EXPRESSION = re.compile(r"\$\{\{.*?\}\}")
+_ANSI = re.compile(r"\x1b\[[0-9;]*m")
+_DROPPED = ("FORCE_COLOR", "CLICOLOR_FORCE", "MPLBACKEND")
+"""Variables of a notebook's kernel a step must not inherit (colours, the inline backend)."""
 
 
 @dataclass(frozen=True)
@@ -65,8 +68,8 @@ class StepResult:
 
     def failures(self) -> list[str]:
         """Return pytest's ``FAILED``/``ERROR`` summary lines of the step's output."""
-        return [line.strip() for line in self.output.splitlines()
-                if line.startswith(("FAILED ", "ERROR "))]
+        lines = (_ANSI.sub("", line).strip() for line in self.output.splitlines())
+        return [line for line in lines if line.startswith(("FAILED ", "ERROR "))]
 
     def __str__(self) -> str:
         code = "" if self.exit_code is None else f" (exit {self.exit_code})"
@@ -162,7 +165,8 @@ def _plan(spec: Mapping[str, Any]) -> list[tuple[str, str | None, dict[str, str]
 
 def _environment(workflow: Mapping[str, Any], spec: Mapping[str, Any],
                  overrides: Mapping[str, str]) -> dict[str, str]:
-    env = {k: v for k, v in os.environ.items() if not k.startswith("MLFLOW_TRACKING")}
+    env = {k: v for k, v in os.environ.items()
+           if not k.startswith("MLFLOW_TRACKING") and k not in _DROPPED}
     for level in (workflow.get("env") or {}, spec.get("env") or {}):
         env.update({str(k): str(v) for k, v in level.items()})
     env.update(overrides)
@@ -174,6 +178,8 @@ def _environment(workflow: Mapping[str, Any], spec: Mapping[str, Any],
         "PYTHONDONTWRITEBYTECODE": "1",
         "CI": "true",
         "COLUMNS": "120",
+        "NO_COLOR": "1",
+        "PY_COLORS": "0",
     })
     return env
 
