@@ -5,6 +5,10 @@ temporary file (the committed notebooks are not touched). The floor, measured in
 run, is an empty notebook executed the same way: kernel start-up and papermill overhead.
 
 Budgets (DESIGN.md): each chapter <= 60 s, the whole book <= 8 min, peak memory <= 1.5 GiB.
+Memory is the whole process tree's (papermill, the kernel, every server and Spark worker the
+chapter starts), summed as proportional memory (PSS): a library page shared by several
+processes counts once in all, as it does in the machine's memory. The summed resident
+memory (RSS, shared pages counted in every process) is recorded beside it.
 
 Usage: python benchmarks/bench_chapters.py [--only 01]  (--only keeps the other chapters' rows)
 Writes benchmarks/results/chapters.json.
@@ -67,6 +71,7 @@ def main() -> None:
                 "seconds": measured["seconds"],
                 "ratio_to_floor": round(measured["seconds"] / floor["seconds"], 1),
                 "peak_tree_mib": measured["peak_tree_mib"],
+                "peak_tree_rss_mib": measured["peak_tree_rss_mib"],
                 "peak_process_mib": measured["peak_process_mib"],
                 "within_time_budget": measured["seconds"] <= CHAPTER_BUDGET_S,
                 "within_memory_budget": measured["peak_tree_mib"] <= MEMORY_BUDGET_MIB,
@@ -91,6 +96,8 @@ def main() -> None:
         {
             "benchmark": "chapter execution with papermill at default parameters",
             "machine": machine(),
+            "memory": "peak_tree_mib: the process tree's summed proportional memory (PSS); "
+                      "peak_tree_rss_mib: its summed resident memory",
             "budgets": {
                 "chapter_seconds": CHAPTER_BUDGET_S,
                 "book_seconds": BOOK_BUDGET_S,
@@ -100,6 +107,7 @@ def main() -> None:
                 "what": "an empty notebook: kernel start-up and papermill overhead",
                 "seconds": floor["seconds"],
                 "peak_tree_mib": floor["peak_tree_mib"],
+                "peak_tree_rss_mib": floor["peak_tree_rss_mib"],
             },
             "chapters": rows,
             "book_seconds": total,

@@ -63,9 +63,12 @@ def snapshot_features(
     """Return one row per labelled customer and snapshot: features, then the label.
 
     Activity counts if its ``event_timestamp`` lies in ``(snapshot - window, snapshot]``:
-    nothing after the snapshot is ever used. Customers with no activity in the window get
-    zeros and ``weeks_seen_4w == 0``. ``monthly_fee`` is the plan's price in force at the
-    snapshot (from ``dataset.prices``).
+    no activity after the snapshot is ever used. Rows count by when the activity happened, not
+    by when they reached the warehouse: a week recorded late is counted, as in a warehouse that
+    is complete (the point-in-time joins of :mod:`companion.features` can instead keep only the
+    rows that had arrived by the snapshot, as a pipeline reading that month's export sees
+    them). Customers with no activity in the window get zeros and ``weeks_seen_4w == 0``.
+    ``monthly_fee`` is the plan's price in force at the snapshot (from ``dataset.prices``).
 
     Args:
         dataset: the simulated dataset.

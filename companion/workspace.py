@@ -335,10 +335,34 @@ class Workspace:
             for requirement in prerequisite.requires:
                 self._build(requirement, (*chain, name))
             self._built[name] = prerequisite.builder(self)
+            return_free_memory()
         return self._built[name]
 
     def __repr__(self) -> str:
         return f"Workspace({self.name!r}, built={self.built()})"
+
+
+def return_free_memory() -> None:
+    """Give the memory a finished build no longer uses back to the operating system.
+
+    Building a prerequisite (simulating, training, materialising features through Arrow)
+    leaves freed memory that the allocators keep for later: Arrow's memory pool and the C
+    library's heap. A chapter that goes on to start servers or Spark beside its kernel needs
+    that memory back, so each build ends here. Unused cyclic garbage is collected first.
+    """
+    import ctypes
+    import gc
+    import sys
+
+    gc.collect()
+    pyarrow = sys.modules.get("pyarrow")
+    if pyarrow is not None:
+        pyarrow.default_memory_pool().release_unused()
+    if sys.platform.startswith("linux"):
+        try:
+            ctypes.CDLL("libc.so.6").malloc_trim(0)
+        except (OSError, AttributeError):  # not glibc (e.g. musl): nothing to trim
+            pass
 
 
 # --------------------------------------------------------------------------- builders

@@ -151,7 +151,7 @@ def _http_server(tmp_path, name: str, command: list[str] | None = None):
 def test_servers_start_together_and_a_failure_stops_them_all(tmp_path) -> None:
     import sys
 
-    from companion.deployment.launch import start_together
+    from companion.deployment.launch import start_together, stop_together
 
     started = start_together([_http_server(tmp_path, "a"), _http_server(tmp_path, "b")])
     try:
@@ -165,8 +165,9 @@ def test_servers_start_together_and_a_failure_stops_them_all(tmp_path) -> None:
             with urllib.request.urlopen(server.url, timeout=5) as answer:
                 assert answer.status == 200
     finally:
-        for server in started:
-            server.stop()
+        stop_together(started)
+    assert [s.running for s in started] == [False, False]
+    assert [s.leftover_processes() for s in started] == [[], []]
     good = _http_server(tmp_path, "good")
     bad = _http_server(tmp_path, "bad", [sys.executable, "-c", "raise SystemExit('no port')"])
     with pytest.raises(ServerError, match="no port"):
@@ -174,6 +175,53 @@ def test_servers_start_together_and_a_failure_stops_them_all(tmp_path) -> None:
     assert not good.running and good.leftover_processes() == []
     with pytest.raises(InvalidParameterError, match="appears twice"):
         start_together([good, good])
+
+
+_SLOW_EXIT = """
+import signal, sys, time
+from http.server import HTTPServer, SimpleHTTPRequestHandler
+def on_term(*_):
+    print("term", time.time(), flush=True)
+    time.sleep(1.0)                     # a graceful shutdown that takes a moment
+    print("exit", time.time(), flush=True)
+    sys.exit(0)
+signal.signal(signal.SIGTERM, on_term)
+HTTPServer(("127.0.0.1", int(sys.argv[1])), SimpleHTTPRequestHandler).serve_forever()
+"""
+
+
+@pytest.mark.slow
+def test_servers_stop_together_each_signalled_before_any_has_exited(tmp_path) -> None:
+    import sys
+
+    from companion.deployment.launch import start_together, stop_together
+
+    servers = []
+    for name in ("a", "b", "c"):
+        server = _http_server(tmp_path, name, [sys.executable, "-c", _SLOW_EXIT, "PORT"])
+        server.command[-1] = str(server.port)
+        servers.append(server)
+    start_together(servers)
+    stop_together(servers)
+    assert [s.running for s in servers] == [False, False, False]
+    assert [s.leftover_processes() for s in servers] == [[], [], []]
+    events = {}
+    for name in ("a", "b", "c"):
+        lines = (tmp_path / f"{name}.log").read_text().splitlines()
+        events[name] = {line.split()[0]: float(line.split()[1]) for line in lines
+                        if line.startswith(("term ", "exit "))}
+    assert max(e["term"] for e in events.values()) < min(e["exit"] for e in events.values())
+    stop_together(servers)                       # stopping twice is safe
+    stop_together([])
+
+
+def test_stop_together_refuses_what_is_not_a_server() -> None:
+    from companion.deployment.launch import stop_together
+
+    with pytest.raises(InvalidParameterError, match="ServerProcess objects, got 'x'"):
+        stop_together(["x"])  # type: ignore[list-item]
+    with pytest.raises(InvalidParameterError, match="grace_seconds must be a number >= 0, got -1"):
+        stop_together([], grace_seconds=-1)
 
 
 @pytest.mark.slow

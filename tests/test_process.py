@@ -175,3 +175,33 @@ def test_a_server_dies_with_the_process_that_started_it(tmp_path):
     finally:
         if parent.poll() is None:
             parent.kill()
+
+
+def test_a_group_of_zombies_is_not_alive() -> None:
+    """An exited process not yet reaped still answers signals; it holds no port and no CPU."""
+    from companion.core.process import _group_alive, _group_members
+
+    child = subprocess.Popen([sys.executable, "-c", "pass"], start_new_session=True)
+    deadline = time.monotonic() + 20
+    while _group_members(child.pid) and time.monotonic() < deadline:
+        time.sleep(0.05)
+    try:
+        os.killpg(child.pid, 0)  # the zombie is still in its group: the signal is accepted
+        assert _group_members(child.pid) == []
+        assert _group_alive(child.pid) is False
+    finally:
+        child.wait()
+    assert _group_alive(child.pid) is False  # reaped: the group is gone
+
+
+def test_a_running_group_is_alive() -> None:
+    from companion.core.process import _group_alive, _group_members
+
+    child = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(30)"],
+                             start_new_session=True)
+    try:
+        assert _group_alive(child.pid) is True
+        assert _group_members(child.pid) == [child.pid]
+    finally:
+        child.kill()
+        child.wait()

@@ -204,3 +204,36 @@ def test_registry_deployer_clock_is_checked_before_anything(tmp_path, year):
     deployer.begin_month("2025-07-01")
     stamp = deployer._moves()["clock"]()
     assert stamp.isoformat() == "2025-07-01T09:00:00+00:00"
+
+
+def test_the_year_holds_the_features_the_pipeline_builds_from_an_export(year, tmp_path):
+    """The loop trains on what chapter 7's pipeline would: late-arriving weeks left out."""
+    from companion.pipelines import export_folder, write_export
+    from companion.pipelines.cli import main as cli_main
+    from companion.training import FEATURES, snapshot_features
+
+    month = "2025-10-01"  # a month with weeks that reached the warehouse after the snapshot
+    export = write_export(year.dataset, month, export_folder(tmp_path / "landing", month))
+    run = tmp_path / "run"
+    for argv in (["ingest", "--path", f"export={export}", "--path", f"raw={run / 'raw'}"],
+                 ["validate", "--path", f"raw={run / 'raw'}",
+                  "--path", f"validation={run / 'validation.json'}"],
+                 ["features", "--path", f"raw={run / 'raw'}",
+                  "--path", f"validation={run / 'validation.json'}",
+                  "--path", f"features={run / 'features.parquet'}"]):
+        assert cli_main(["step", *argv, "--param", f"month={month}"]) == 0
+    built = pd.read_parquet(run / "features.parquet")
+    assert built["snapshot_timestamp"].nunique() == 4  # three training months and the holdout
+    keys = ["customer_id", "snapshot_timestamp"]
+    ours = year.frame.merge(built[keys], on=keys)
+    built = built.merge(ours[keys], on=keys)
+    assert len(ours) == len(built) > 0
+    ours = ours.sort_values(keys).reset_index(drop=True)
+    built = built.sort_values(keys).reset_index(drop=True)
+    pd.testing.assert_frame_equal(ours[[*keys, *FEATURES, "churned_30d"]],
+                                  built[[*keys, *FEATURES, "churned_30d"]], check_dtype=False)
+    # summing the activity by event time instead would count weeks not yet arrived
+    at = pd.Timestamp(month)
+    summed = snapshot_features(year.dataset, [at]).set_index("customer_id")["sessions_4w"]
+    joined = ours[ours["snapshot_timestamp"] == at].set_index("customer_id")["sessions_4w"]
+    assert (summed.loc[joined.index] != joined).mean() > 0.1

@@ -112,6 +112,43 @@ def test_prerequisites_build_their_requirements_first(tmp_path, monkeypatch):
     assert order == ["a", "b"] and ws.built() == ["a", "b"]
 
 
+def test_each_build_gives_its_freed_memory_back(tmp_path, monkeypatch):
+    """A build's leftovers go back to the system once, after the build, not on a cached read."""
+    calls = []
+    monkeypatch.setattr(workspace, "return_free_memory", lambda: calls.append("freed"))
+    monkeypatch.setitem(workspace.PREREQUISITES, "a", Prerequisite("a", lambda ws: 1))
+    monkeypatch.setitem(workspace.PREREQUISITES, "b", Prerequisite("b", lambda ws: 2, ("a",)))
+    ws = Workspace.create("x", root=tmp_path / "ws", config=SMALL)
+    assert ws.require("b") == 2 and calls == ["freed", "freed"]
+    assert ws.require("a", "b") == (1, 2) and calls == ["freed", "freed"]
+
+
+def test_returning_free_memory_collects_cycles_and_releases_arrow_s_pool(monkeypatch):
+    import gc
+    import types
+    import weakref
+
+    released = []
+    pool = types.SimpleNamespace(release_unused=lambda: released.append(True))
+    fake = types.SimpleNamespace(default_memory_pool=lambda: pool)
+    monkeypatch.setitem(sys.modules, "pyarrow", fake)
+
+    class Node:
+        pass
+
+    a, b = Node(), Node()
+    a.other, b.other = b, a  # a cycle: only the cyclic collector frees it
+    alive = weakref.ref(a)
+    del a, b
+    gc.disable()
+    try:
+        assert alive() is not None
+        workspace.return_free_memory()
+    finally:
+        gc.enable()
+    assert alive() is None and released == [True]
+
+
 def test_a_prerequisite_cycle_is_reported(tmp_path, monkeypatch):
     monkeypatch.setitem(workspace.PREREQUISITES, "p", Prerequisite("p", print, ("q",)))
     monkeypatch.setitem(workspace.PREREQUISITES, "q", Prerequisite("q", print, ("p",)))

@@ -95,13 +95,31 @@ def _die_with_parent() -> None:  # pragma: no cover - runs in the forked child
 
 
 def _group_alive(pgid: int) -> bool:
+    """Whether a process of group ``pgid`` is still running (a zombie is not).
+
+    A server's child that outlives its parent is reparented to the system's init, which
+    reaps it when it gets round to it (in some containers, a second later); until then the
+    group answers signals, though its processes have exited and released their ports.
+    """
     try:
         os.killpg(pgid, 0)
     except ProcessLookupError:
         return False
     except PermissionError:  # pragma: no cover - a process we may not signal still exists
         return True
-    return True
+    return bool(_group_members(pgid))
+
+
+def _group_members(pgid: int) -> list[int]:
+    """Return the ids of the processes of group ``pgid`` that are not zombies."""
+    import psutil
+
+    alive = []
+    for process in psutil.process_iter(["pid"]):
+        with contextlib.suppress(psutil.Error, ProcessLookupError):
+            if os.getpgid(process.pid) == pgid and process.status() != psutil.STATUS_ZOMBIE:
+                alive.append(process.pid)
+    return alive
 
 
 def _stop_group(process: subprocess.Popen[bytes], grace_seconds: float) -> None:
@@ -295,17 +313,9 @@ class ServerProcess:
 
     def leftover_processes(self) -> list[int]:
         """Return the ids of processes still alive in the server's process group."""
-        import psutil
-
         if self._process is None:
             return []
-        group = self._process.pid
-        alive = []
-        for process in psutil.process_iter(["pid"]):
-            with contextlib.suppress(psutil.Error, ProcessLookupError):
-                if os.getpgid(process.pid) == group and process.status() != psutil.STATUS_ZOMBIE:
-                    alive.append(process.pid)
-        return alive
+        return _group_members(self._process.pid)
 
     def __enter__(self) -> ServerProcess:
         return self.start()

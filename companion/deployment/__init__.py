@@ -14,7 +14,7 @@ The package, one concern per module:
 - :mod:`~companion.deployment.service`: the served model, its feature source, the app factory;
 - :mod:`~companion.deployment.app`: the routes: body limit, strict validation, scoring, errors;
 - :mod:`~companion.deployment.launch`: :func:`serve`, the service in a child process, and
-  :func:`start_together` for several servers at once;
+  :func:`start_together` and :func:`stop_together` for several servers at once;
 - :mod:`~companion.deployment.server`: the command line that runs the app (not imported here);
 - :mod:`~companion.deployment.baselines`: what the service is compared with: ``mlflow models
   serve`` (:func:`mlflow_serve`) and a minimal FastAPI app (:func:`minimal_serve`, its command
@@ -60,7 +60,7 @@ from companion.deployment.batch import (
     write_features,
     write_scores,
 )
-from companion.deployment.launch import serve, server_command, start_together
+from companion.deployment.launch import serve, server_command, start_together, stop_together
 from companion.deployment.load import LoadResult, in_process_floor, load_test
 from companion.deployment.predlog import (
     LOG_COLUMNS,
@@ -131,6 +131,7 @@ __all__ = [
     "spark_scores",
     "srm_check",
     "start_together",
+    "stop_together",
     "store_source",
     "unknown_category_changes",
     "write_features",

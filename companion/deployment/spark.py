@@ -83,7 +83,7 @@ def _conf(work: Path, cores: int, memory: str, app_name: str) -> Any:
     # Relative to the JVM's working folder, which is ``work``: Spark splits these options on
     # white space, so a work folder whose path holds a space could not be named here.
     java = ("-Dlog4j2.configurationFile=log4j2.properties -Djava.io.tmpdir=tmp "
-            "-Dderby.system.home=derby -XX:-UsePerfData")
+            "-Dderby.system.home=derby -XX:-UsePerfData -Xms32m -XX:+UseSerialGC")
     settings = {
         "spark.master": f"local[{cores}]",
         "spark.app.name": app_name,

@@ -43,7 +43,7 @@ from companion.retraining.lifecycle import MONTH_CLOCK, RegistryDeployer
 from companion.retraining.loop import PolicyYear, psi, run_year
 from companion.retraining.policy import DEFAULT_GATE, POLICY_KINDS, RetrainPolicy, standard_policies
 from companion.retraining.triggers import TriggerState, trigger
-from companion.retraining.year import VALUE_MONTHS, Year, prepare_year
+from companion.retraining.year import VALUE_MONTHS, Year, pipeline_features, prepare_year
 
 __all__ = [
     "DECISION_SCHEMA",
@@ -70,6 +70,7 @@ __all__ = [
     "cost_difference",
     "customer_costs",
     "decisions_frame",
+    "pipeline_features",
     "prepare_year",
     "psi",
     "read_decisions",

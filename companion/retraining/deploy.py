@@ -33,7 +33,7 @@ from companion.deployment import assign
 from companion.errors import DataQualityError, InvalidParameterError
 from companion.evaluation import Estimate, auc_difference, auc_interval
 from companion.registry import GatePolicy
-from companion.training import FEATURES, TARGET, train
+from companion.training import FEATURES, TARGET, snapshot_features, train
 
 __all__ = ["FAULT_KINDS", "Candidate", "Fault", "GateOutcome", "InMemoryDeployer", "score"]
 
@@ -140,9 +140,17 @@ class InMemoryDeployer:
         return model, rows
 
     def baseline(self) -> Candidate:
-        """The first production model: trained on the first month (chapter 6's baseline)."""
+        """The first production model: chapter 6's baseline, trained as the registry trains it.
+
+        The registry's version 1 was fitted on the first month's
+        :func:`~companion.training.snapshot_features` (the pandas reference), so this model is
+        too, and it is version 1 score for score. Every retrain after it reads the year's rows,
+        the features the pipeline builds.
+        """
         months = list(self.year.months)
-        model, rows = self._fit(months[:1], "")
+        rows = snapshot_features(self.year.dataset, months[:1])
+        with _one_thread():
+            model = train(rows, kind=self.kind, seed=self.seed)
         first = self._candidate(model, rows, months[:1], months[1], "")
         self.gate(first, None, GatePolicy())  # its AUC on its gate month, the reference
         self.aliases["production"] = first.version

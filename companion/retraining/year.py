@@ -2,9 +2,12 @@
 
 :func:`prepare_year` computes, from one dataset, everything the loop reads month after month:
 
-- the feature rows of every monthly snapshot (:func:`companion.training.snapshot_features`,
-  the rows chapter 6's gate scores), each with the simulator's true churn probability, the
-  offer's true effect and cost (:mod:`companion.data.offers`) and the customer's value;
+- the feature rows of every monthly snapshot, built as chapter 7's pipeline builds them
+  (:func:`pipeline_features`: the companion's point-in-time join of feature version ``v1``,
+  rows that had arrived by the snapshot only), each with the simulator's true churn
+  probability, the offer's true effect and cost (:mod:`companion.data.offers`) and the
+  customer's value. A model the in-memory loop trains therefore sees the features the
+  pipeline's would, late-arriving weeks included;
 - the data-quality verdict of each month's export (chapter 7's :func:`quality_checks` on what
   the warehouse knew when the export closed): a month that fails never trains a model;
 - what is known when (:func:`companion.monitoring.label_calendar`: labels 30 days late);
@@ -26,9 +29,9 @@ from companion.core.checks import check_int
 from companion.data import ChurnDataset, check_dataset
 from companion.errors import InvalidParameterError
 from companion.monitoring import Alert, label_calendar
-from companion.training import TARGET, snapshot_features
+from companion.training import FEATURES, TARGET
 
-__all__ = ["VALUE_MONTHS", "Year", "prepare_year"]
+__all__ = ["VALUE_MONTHS", "Year", "pipeline_features", "prepare_year"]
 
 logger = logging.getLogger(__name__)
 
@@ -78,6 +81,33 @@ class Year:
                 if known]
 
 
+def pipeline_features(dataset: ChurnDataset) -> pd.DataFrame:
+    """Return every snapshot's feature rows as chapter 7's pipeline builds a training set.
+
+    One row per labelled customer and snapshot: ``customer_id``, ``snapshot_timestamp``, the
+    label and the model's features, from the companion's point-in-time join of feature
+    version ``v1`` (:func:`companion.features.training_set` with ``arrived_only=True``). A
+    week's activity row that reached the warehouse after the snapshot is not used: the join
+    falls back to the latest row that had arrived, as the pipeline's ``features`` step does
+    on a monthly export. (:func:`companion.training.snapshot_features` sums the activity by
+    event time, late rows included: the reference for a warehouse that is complete.)
+    """
+    from companion.features import (
+        activity_feature_table,
+        model_frame,
+        profile_feature_table,
+        training_set,
+    )
+
+    check_dataset(dataset)
+    entities = dataset.labels.rename(columns={"snapshot_timestamp": "event_timestamp"})
+    frame = training_set(entities.reset_index(drop=True), activity_feature_table(dataset),
+                         profile_feature_table(dataset), "v1", arrived_only=True)
+    frame = model_frame(frame).rename(columns={"event_timestamp": "snapshot_timestamp"})
+    frame = frame.sort_values(["snapshot_timestamp", "customer_id"], kind="mergesort")
+    return frame[["customer_id", "snapshot_timestamp", *FEATURES, TARGET]].reset_index(drop=True)
+
+
 def prepare_year(
     dataset: ChurnDataset, alerts: Iterable[Alert] = (), *, value_months: int = VALUE_MONTHS
 ) -> Year:
@@ -94,7 +124,7 @@ def prepare_year(
         if not isinstance(alert, Alert):
             raise InvalidParameterError(f"alerts must be companion.monitoring.Alert records, "
                                         f"got {alert!r}")
-    frame = snapshot_features(dataset)
+    frame = pipeline_features(dataset)
     frame = frame.merge(dataset.truth, on=["customer_id", "snapshot_timestamp"], how="left")
     if frame["churn_probability"].isna().any():
         raise InvalidParameterError("the dataset's truth misses rows of its snapshots")
