@@ -91,7 +91,7 @@ class CheckResult:
     failures: tuple[str, ...] = ()
 
     def __str__(self) -> str:
-        return f"{'PASS' if self.passed else 'FAIL'} {self.name}: {self.detail}"
+        return f"{self.name} {'passed' if self.passed else 'FAILED'}: {self.detail}"
 
 
 def _check_schema_map(schema: Any) -> dict[str, str]:
@@ -114,7 +114,7 @@ def check_schema(frame: pd.DataFrame, schema: Mapping[str, str] = EXPORT_SCHEMA)
         >>> check_schema(pd.DataFrame({"a": [1]}), {"a": "int64"}).passed
         True
         >>> print(check_schema(pd.DataFrame({"a": [1.5]}), {"a": "int64", "b": "float64"}))
-        FAIL schema: 2 of 2 columns wrong: missing b; a is float64, expected int64
+        schema FAILED: 2 of 2 columns wrong: missing b; a is float64, expected int64
     """
     check_frame("frame", frame)
     expected = _check_schema_map(schema)
@@ -207,7 +207,7 @@ def check_freshness(
     Example:
         >>> frame = pd.DataFrame({"snapshot_timestamp": pd.to_datetime(["2025-03-01"])})
         >>> print(check_freshness(frame, "2025-06-01", max_age_days=31))
-        FAIL freshness: newest snapshot 2025-03-01 is 92 days before 2025-06-01 (at most 31)
+        freshness FAILED: newest snapshot 2025-03-01 is 92 days before 2025-06-01 (at most 31)
     """
     check_frame("frame", frame, [column], non_empty=True)
     day = check_date("as_of", as_of)
