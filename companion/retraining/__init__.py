@@ -16,7 +16,10 @@ The package, one concern per module:
 - :mod:`~companion.retraining.decisions`: the decision log (``retraining/1`` JSON lines);
 - :mod:`~companion.retraining.costs`: the business cost of churn and its bootstrap interval;
 - :mod:`~companion.retraining.compare`: every policy over one year, the result table, the
-  figure's data and the winner with its interval.
+  figure's data and the winner with its interval;
+- :mod:`~companion.retraining.levels`: the maturity levels (0, 2, 3) as declared
+  :class:`Level` policies over the same year: who decides, the scoring guard and its
+  fallback, the canary's pre-registered A/B test, and the people's decisions each needs.
 
 Nothing happens at import.
 
@@ -39,6 +42,22 @@ from companion.retraining.decisions import (
     write_decisions,
 )
 from companion.retraining.deploy import FAULT_KINDS, Candidate, Fault, GateOutcome, InMemoryDeployer
+from companion.retraining.levels import (
+    PERSON_TASKS,
+    PROMOTERS,
+    Level,
+    LevelDeployer,
+    LevelYear,
+    RegistryLevelDeployer,
+    broken_columns,
+    compare_levels,
+    default_design,
+    fallback_model,
+    maturity_levels,
+    people_decisions,
+    run_level,
+    scoring_checks,
+)
 from companion.retraining.lifecycle import MONTH_CLOCK, RegistryDeployer
 from companion.retraining.loop import PolicyYear, psi, run_year
 from companion.retraining.policy import DEFAULT_GATE, POLICY_KINDS, RetrainPolicy, standard_policies
@@ -51,7 +70,9 @@ __all__ = [
     "FAULT_KINDS",
     "MONTH_CLOCK",
     "OUTCOMES",
+    "PERSON_TASKS",
     "POLICY_KINDS",
+    "PROMOTERS",
     "STEPS",
     "TARGET_SHARE",
     "VALUE_MONTHS",
@@ -61,20 +82,32 @@ __all__ = [
     "Fault",
     "GateOutcome",
     "InMemoryDeployer",
+    "Level",
+    "LevelDeployer",
+    "LevelYear",
     "PolicyYear",
     "RegistryDeployer",
+    "RegistryLevelDeployer",
     "RetrainPolicy",
     "TriggerState",
     "Year",
+    "broken_columns",
+    "compare_levels",
     "compare_policies",
     "cost_difference",
     "customer_costs",
     "decisions_frame",
+    "default_design",
+    "fallback_model",
+    "maturity_levels",
+    "people_decisions",
     "pipeline_features",
     "prepare_year",
     "psi",
     "read_decisions",
+    "run_level",
     "run_year",
+    "scoring_checks",
     "standard_policies",
     "targeted",
     "trigger",

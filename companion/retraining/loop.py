@@ -18,6 +18,14 @@ On the first day of each month ``M`` (after January, served by the first model) 
 The month's customers are then scored by what serves them (the canary's share by the new
 model) and graded: ROC AUC of the served scores and the business cost
 (:mod:`companion.retraining.costs`). Every step is a :class:`Decision` with its reason.
+
+Two optional hooks let a deployer add to the loop without changing it: ``judge(new,
+previous, month, canary_mask, worse)`` may return ``(worse, reason, numbers)`` to decide a
+post-deployment check with its own test (chapter 13's A/B analysis), and ``guard(month,
+rows, served, production)`` may return other scores for a month whose inputs it must not
+trust (chapter 13's fallback); a deployer whose ``skip_canary`` is true promotes a gated
+model to every customer at once (a person's promotion). Without them the loop is chapter
+11's.
 """
 
 from __future__ import annotations
@@ -137,23 +145,31 @@ class _Run:
                 where = f"{'canary' if mask is not None else 'all'} rows of {checked[:7]}"
                 numbers = {"difference": diff.value, "difference_low": diff.low,
                            "difference_high": diff.high, "rows": float(keep.sum())}
-                if diff.high < 0 and self.production.version == watch.new.version:
+                worse = diff.high < 0
+                why = (f"ROC AUC difference {diff.format(signed=True)} against "
+                       f"v{watch.previous.version}, shown worse")
+                judge, verdict = getattr(self.deployer, "judge", None), None
+                if callable(judge):  # a deployer may add its own test (e.g. an A/B analysis)
+                    verdict = judge(watch.new, watch.previous, checked, mask, worse)
+                    if verdict is not None:
+                        worse, why, extra = verdict
+                        numbers.update(extra)
+                if worse and self.production.version == watch.new.version:
                     same = self.deployer.rollback(
                         f"v{watch.new.version} shown worse than v{watch.previous.version} on "
                         f"{where}", rows, watch.previous)
                     self.log(month, "post_check", "degraded", f"v{watch.new.version} served "
-                             f"{where}: ROC AUC difference {diff.format(signed=True)} against "
-                             f"v{watch.previous.version}, shown worse", watch.new.version,
-                             **numbers)
+                             f"{where}: {why}", watch.new.version, **numbers)
                     self.production = watch.previous
                     self.log(month, "rollback", "done", f"production back to "
                              f"v{watch.previous.version}; it predicts as before: {same}",
                              watch.previous.version, same_scores=float(same))
                     watch.pending.clear()
                 else:
+                    passed = (why if verdict is not None else
+                              f"difference {diff.format(signed=True)} not shown below 0")
                     self.log(month, "post_check", "passed", f"v{watch.new.version} on {where}: "
-                             f"difference {diff.format(signed=True)} not shown below 0",
-                             watch.new.version, **numbers)
+                             f"{passed}", watch.new.version, **numbers)
             if not watch.pending:
                 self.watches.remove(watch)
 
@@ -187,7 +203,7 @@ class _Run:
             return served, False
         self.deployer.stage(new, outcome)
         mask = None
-        if self.policy.canary:
+        if self.policy.canary and not getattr(self.deployer, "skip_canary", False):
             served, mask = self.deployer.canary(new, self.production, rows,
                                                 self.policy.canary_share, month)
             drift = psi(new.gate_scores, served[mask]) if mask.any() else 0.0
@@ -243,6 +259,9 @@ class _Run:
                     self.policy.canary else str(self.production.version)
             else:
                 served = score(self.production, rows, served=True, salt=month)
+        guard = getattr(self.deployer, "guard", None)
+        if callable(guard):  # a deployer may replace the scores of a month it must not trust
+            served = guard(month, rows, served, self.production)
         y = rows[TARGET].to_numpy()
         auc = auc_interval(y, served)
         cost = customer_costs(served, rows["churn_probability"].to_numpy(),
