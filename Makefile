@@ -40,12 +40,13 @@ render:
 	     echo "Install Quarto (https://quarto.org/docs/get-started/) and run 'quarto render'."; fi
 
 # The chapters are re-executed once, by tests/test_other_machine.py: nbval (strict, the one
-# sanitize file) over every chapter in a copy of the book that plays another machine. A plain
-# nbval run here would execute every chapter a second time; `make notebooks` is that run.
+# sanitize file) over every chapter in a copy of the book that plays another machine, two
+# chapters at a time. A plain nbval run here would execute every chapter a second time;
+# `make notebooks` is that run.
 test: setup  ## lint, type check, unit tests and doctests, book structure checks, nbval (strict) over every chapter as on another machine
-	$(BIN)/ruff check --quiet companion tests benchmarks
+	$(BIN)/ruff check --quiet companion tests benchmarks book
 	$(BIN)/mypy
-	$(BIN)/python -m pytest tests companion --doctest-modules
+	$(BIN)/python -m pytest tests companion --doctest-modules --durations=15
 
 unit: setup  ## the fast tests: unit tests, doctests and structure checks (no notebook, no server)
 	$(BIN)/python -m pytest tests companion --doctest-modules -m "not slow"
@@ -71,7 +72,7 @@ robustness: setup  ## every chapter with seeds 1-5: how many of its end-of-chapt
 	$(BIN)/python -m companion.runner robustness --seeds 1 2 3 4 5
 
 lint: setup
-	$(BIN)/ruff check companion tests benchmarks
+	$(BIN)/ruff check companion tests benchmarks book
 
 lock:  ## re-resolve the stack from pyproject.toml and pin it in requirements.lock
 	rm -rf .lock-venv && $(PYTHON) -m venv .lock-venv

@@ -157,11 +157,40 @@ def test_no_chapter_number_is_typed_by_hand():
     # Quarto numbers chapters in the order they are listed, so "chapter 10" typed in prose
     # disagrees with the rendered number as soon as a chapter is added; refer with @sec- ids.
     typed = re.compile(r"\b[Cc]hapters? \d+\b")
-    found = {source: typed.findall(text) for source, text in markdown_sources().items()
+    generated = re.compile(r"<!-- lifecycle-loop:start.*?<!-- lifecycle-loop:end -->", re.S)
+    sources = {source: generated.sub("", text) for source, text in markdown_sources().items()}
+    found = {source: typed.findall(text) for source, text in sources.items()
              if typed.search(text)}
     assert not found, f"typed chapter numbers (use @sec- references): {found}"
     plan = (ROOT / "index.qmd").read_text()
     assert "| # |" not in plan, "the chapter plan must not number chapters by hand"
+
+
+def test_the_lifecycle_loop_on_the_first_page_is_current_and_links_every_step():
+    import sys
+    import xml.etree.ElementTree as ET
+
+    sys.path.insert(0, str(ROOT / "book"))
+    try:
+        import lifecycle_loop
+    finally:
+        sys.path.remove(str(ROOT / "book"))
+    index = (ROOT / "index.qmd").read_text()
+    assert lifecycle_loop.current(index), "run python book/lifecycle_loop.py"
+    root = ET.fromstring(lifecycle_loop.svg())  # well-formed
+    links = [a.get("href") for a in root.iter("{http://www.w3.org/2000/svg}a")]
+    assert len(links) == 10 and len(lifecycle_loop.STEPS) == 10
+    listed = {Path(p).stem for p in listed_files()}
+    for link in links:
+        assert link.startswith("notebooks/") and Path(link).stem in listed, link
+    # the caption refers to every chapter of the loop, so Quarto checks the references
+    caption = index.split("<!-- lifecycle-loop:end -->", 1)[1].split(":::", 1)[0]
+    for _, chapter in lifecycle_loop.STEPS:
+        title = nbformat.read(ROOT / "notebooks" / f"{chapter}.ipynb", as_version=4).cells[0]
+        section = re.search(r"\{#(sec-[\w-]+)\}", title.source).group(1)
+        assert f"@{section}" in caption, section
+    numbers = lifecycle_loop.chapter_numbers()
+    assert list(numbers.values()) == list(range(1, len(numbers) + 1))
 
 
 def test_the_book_has_no_repository_actions_without_a_repository_url():
