@@ -22,15 +22,16 @@ The Feast repo and the MLflow registry are state shared by every run (a folder a
 passed as parameters); everything else a run writes is in its own folder.
 """
 
+import functools
 import json
 import logging
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Annotated, Any
 
 import pandas as pd
 
-from companion.core.checks import check_choice, check_int, check_number, check_text
+from companion.core.checks import check_choice, check_date, check_int, check_number, check_text
 from companion.core.files import atomic_write, atomic_write_text
 from companion.data import ChurnDataset
 from companion.errors import DataQualityError, InvalidParameterError, PipelineError
@@ -41,8 +42,9 @@ from companion.pipelines.steps import evaluate, ingest, train
 
 logger = logging.getLogger(__name__)
 
-__all__ = ["ACTOR", "FEATURE_SERVICE", "LEVEL2", "audit_clock", "data_test_results", "data_tests", "export_dataset",
-           "feast_features", "model_test_results", "model_tests", "register"]
+__all__ = ["ACTOR", "FEATURE_SERVICE", "LEVEL2", "audit_clock", "data_test_results",
+           "data_tests", "export_dataset", "feast_features", "model_test_results",
+           "model_tests", "register"]
 
 FEATURE_SERVICE = "churn_model_v1"
 """The Feast feature service the pipeline's model reads (chapter 4's version 1)."""
@@ -102,8 +104,9 @@ def data_tests(
     max_missing: float = 0.02,
     max_age_days: int = 31,
 ) -> None:
-    """Level 1's data tests and the pipeline's quality checks; refuse the export on a failure."""
-    rows = data_test_results(raw, month, max_missing=max_missing, max_age_days=max_age_days)
+    """Run the Level 1 data tests and the pipeline's checks; stop on a failure."""
+    rows = data_test_results(raw, month, max_missing=max_missing,
+                             max_age_days=max_age_days)
     _, manifest = read_export(raw, month or None)
     failed = [r for r in rows if not r["passed"]]
     if failed:
@@ -112,6 +115,10 @@ def data_tests(
             + "; ".join(f"{r['check']} ({r['suite']})" for r in failed)
         )
     _json(report, {"month": manifest["month"], "passed": True, "tests": rows})
+
+
+def _to_parquet(frame: pd.DataFrame, path: Path) -> None:
+    frame.to_parquet(path, index=False)
 
 
 def _arrival_stamped(weekly: pd.DataFrame) -> pd.DataFrame:
@@ -166,7 +173,7 @@ def feast_features(
     sources = ((_arrival_stamped(activity_feature_table(dataset)), repo.activity_source),
                (profile_feature_table(dataset), repo.profile_source))
     for frame, path in sources:  # written whole, then moved into place
-        atomic_write(path, lambda tmp, frame=frame: frame.to_parquet(tmp, index=False))
+        atomic_write(path, functools.partial(_to_parquet, frame))
     store = feature_store(repo)
     definitions = list(feature_definitions(repo).values())
     with quiet_feast():
@@ -238,8 +245,15 @@ def model_tests(
 
 
 def audit_clock(as_of: str, hour: int = 6) -> Any:
-    """A clock fixed at ``hour`` UTC on the export's cut-off day: when the run is audited."""
-    moment = datetime.fromisoformat(as_of).replace(tzinfo=timezone.utc) + timedelta(hours=hour)
+    """A clock fixed at ``hour`` UTC on the export's cut-off day: when the run is audited.
+
+    Example:
+        >>> audit_clock("2025-11-01")().isoformat()
+        '2025-11-01T06:00:00+00:00'
+    """
+    day = check_date("as_of", as_of)
+    check_int("hour", hour, minimum=0, maximum=23)
+    moment = datetime(day.year, day.month, day.day, tzinfo=UTC) + timedelta(hours=hour)
     return lambda: moment
 
 
