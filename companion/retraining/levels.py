@@ -322,15 +322,28 @@ class _LevelSteps:
         decisions = offer_decisions(scores, TARGET_SHARE)
         frame = experiment_frame(self.year.dataset, month, self.requests(month, mask, new,
                                                                          previous), decisions)
-        result = analyse(frame, design, n_boot=500, seed=0)
-        truth = true_differences(frame, design).set_index("segment")
+        from companion.deployment import srm_check
+
+        srm = srm_check(frame["arm"].astype(str).value_counts().to_dict(), design.weights)
+        record: dict[str, Any] = {"month": month[:7], "version": new.version,
+                                  "srm": srm.verdict, "auc_shown_worse": bool(worse)}
+        try:
+            result = analyse(frame, design, n_boot=500, seed=0)
+            truth = true_differences(frame, design).set_index("segment")
+        except InvalidParameterError as exc:  # e.g. a segment empty in one arm
+            record.update(decision="not analysable", n_champion=int((frame["arm"] ==
+                          "champion").sum()), n_challenger=int((frame["arm"] ==
+                          "challenger").sum()), difference=float("nan"), ci_low=float("nan"),
+                          ci_high=float("nan"), true_difference=float("nan"))
+            self.experiments.append(record)
+            return worse, (f"A/B {design.name}: not analysable ({exc}); paired ROC AUC "
+                           f"{'shown worse' if worse else 'not shown worse'}"), {}
         p = result.primary
-        self.experiments.append({
-            "month": month[:7], "version": new.version, "decision": result.decision,
-            "n_champion": p.n_champion, "n_challenger": p.n_challenger,
-            "difference": p.difference, "ci_low": p.ci_low, "ci_high": p.ci_high,
-            "true_difference": float(truth.loc["all", "true_difference"]),
-            "srm": result.srm.verdict, "auc_shown_worse": bool(worse)})
+        record.update(decision=result.decision, n_champion=p.n_champion,
+                      n_challenger=p.n_challenger, difference=p.difference, ci_low=p.ci_low,
+                      ci_high=p.ci_high,
+                      true_difference=float(truth.loc["all", "true_difference"]))
+        self.experiments.append(record)
         harmful = result.decision == "do not ship"
         why = (f"A/B {design.name}: {result.decision} (churn of triggered customers "
                f"{p.difference:+.4f} [{p.ci_low:+.4f}, {p.ci_high:+.4f}], {p.n_champion} and "
