@@ -193,6 +193,17 @@ def test_the_lifecycle_loop_on_the_first_page_is_current_and_links_every_step():
     assert list(numbers.values()) == list(range(1, len(numbers) + 1))
 
 
+@pytest.mark.parametrize("path", NOTEBOOKS, ids=lambda p: p.name)
+def test_every_chapter_ends_with_quick_wins(path):
+    """The last section of a chapter: the few changes a team can make this week."""
+    nb = nbformat.read(path, as_version=4)
+    headings = [line for c in nb.cells if c.cell_type == "markdown"
+                for line in c.source.splitlines() if line.startswith("## ")]
+    assert headings[-1] == "## Quick wins", headings[-3:]
+    last = nb.cells[-1]
+    assert last.cell_type == "markdown" and last.source.count("\n- ") >= 2
+
+
 def test_the_book_has_no_repository_actions_without_a_repository_url():
     # repo-actions without repo-url is a Quarto warning on every render
     assert "repo-actions" not in CONFIG["book"] or "repo-url" in CONFIG["book"]

@@ -18,8 +18,10 @@ The package, one concern per module:
 - :mod:`~companion.retraining.compare`: every policy over one year, the result table, the
   figure's data and the winner with its interval;
 - :mod:`~companion.retraining.levels`: the maturity levels (0, 2, 3) as declared
-  :class:`Level` policies over the same year: who decides, the scoring guard and its
-  fallback, the canary's pre-registered A/B test, and the people's decisions each needs.
+  :class:`Level` policies over the same year: who decides, the canary's pre-registered A/B
+  test, and the people's decisions each needs;
+- :mod:`~companion.retraining.guard`: Level 3's scoring guard, the quality checks of a
+  month's scoring inputs and the fallback model that ignores the broken ones.
 
 Nothing happens at import.
 
@@ -42,6 +44,7 @@ from companion.retraining.decisions import (
     write_decisions,
 )
 from companion.retraining.deploy import FAULT_KINDS, Candidate, Fault, GateOutcome, InMemoryDeployer
+from companion.retraining.guard import broken_columns, fallback_model, scoring_checks
 from companion.retraining.levels import (
     PERSON_TASKS,
     PROMOTERS,
@@ -49,14 +52,11 @@ from companion.retraining.levels import (
     LevelDeployer,
     LevelYear,
     RegistryLevelDeployer,
-    broken_columns,
     compare_levels,
     default_design,
-    fallback_model,
     maturity_levels,
     people_decisions,
     run_level,
-    scoring_checks,
 )
 from companion.retraining.lifecycle import MONTH_CLOCK, RegistryDeployer
 from companion.retraining.loop import PolicyYear, psi, run_year

@@ -20,7 +20,8 @@ pipeline, the registry and the router):
   by a *fallback* (:func:`fallback_model`: the production recipe refitted with the broken
   inputs held constant), and the loop returns to the main model when the checks pass.
 
-:func:`scoring_checks` runs chapter 10's quality checks on each month's scoring inputs;
+:mod:`~companion.retraining.guard` holds the scoring guard (:func:`scoring_checks`,
+:func:`broken_columns`, :func:`fallback_model`);
 :func:`people_decisions` counts what a level leaves to people; :func:`compare_levels` runs
 the levels and returns chapter 11's :class:`~companion.retraining.compare.Comparison`.
 """
@@ -39,16 +40,15 @@ from companion.core.checks import check_bool, check_choice, check_int
 from companion.errors import InvalidParameterError
 from companion.retraining.compare import Comparison
 from companion.retraining.deploy import Candidate, Fault, InMemoryDeployer, fitted_work, score
+from companion.retraining.guard import broken_columns, fallback_model, scoring_checks
 from companion.retraining.lifecycle import RegistryDeployer
 from companion.retraining.loop import PolicyYear, run_year
 from companion.retraining.policy import RetrainPolicy
 from companion.retraining.year import Year
-from companion.training import FEATURES, train
 
 __all__ = ["PERSON_TASKS", "PROMOTERS", "Level", "LevelDeployer", "LevelYear",
-           "RegistryLevelDeployer", "broken_columns", "compare_levels", "default_design",
-           "fallback_model", "maturity_levels", "people_decisions", "run_level",
-           "scoring_checks"]
+           "RegistryLevelDeployer", "compare_levels", "default_design", "maturity_levels",
+           "people_decisions", "run_level"]
 
 logger = logging.getLogger(__name__)
 
@@ -57,8 +57,6 @@ PERSON_TASKS = ("monthly_scoring", "promotion", "alerts")
 promote (or not) each gated candidate, read and decide on each monitoring alert."""
 PROMOTERS = ("nobody", "person", "loop")
 """Who moves production to a new model (``nobody``: no new model is ever trained)."""
-RAW_TO_FEATURE = {"minutes_watched": "minutes_4w"}
-"""A raw column named by a quality check -> the model input built from it."""
 
 
 @dataclass(frozen=True)
@@ -169,69 +167,6 @@ def maturity_levels(design: Any = None) -> tuple[Level, Level, Level]:
                                canary_share=design.weights["challenger"], watch_months=2,
                                name="level 3"), "loop", (), guard_lag=0, ab_test=design),
     )
-
-
-def scoring_checks(year: Year, results: Iterable[Any] | None = None
-                   ) -> dict[str, tuple[str, ...]]:
-    """Chapter 10's quality checks of each month's scoring inputs: month -> failed checks.
-
-    ``results`` are chapter 10's :class:`~companion.monitoring.QualityResult` records (a
-    monitoring pass's ``quality``); without them the checks run here on the month's features
-    (:func:`~companion.training.snapshot_features`, as chapter 10's monitoring reads them).
-    """
-    from companion.monitoring import QualityResult, quality_checks
-
-    if not isinstance(year, Year):
-        raise InvalidParameterError(f"year must be a Year from prepare_year(), got {year!r}")
-    if results is None:
-        from companion.training import snapshot_features
-
-        dataset = year.dataset
-        frame = snapshot_features(dataset)
-        fees = dataset.prices["monthly_fee"]
-        results = [quality_checks(frame, m, dataset.activity, fees=fees) for m in year.months]
-    found = {}
-    for result in results:
-        if not isinstance(result, QualityResult):
-            raise InvalidParameterError(f"results must be QualityResult records, got {result!r}")
-        found[f"{result.month}-01"] = tuple(result.failed)
-    missing = sorted(set(year.months) - set(found))
-    if missing:
-        raise InvalidParameterError(f"no quality check for month(s) {missing}")
-    return {m: found[m] for m in year.months}
-
-
-def broken_columns(failed: Iterable[str]) -> tuple[str, ...]:
-    """The model inputs the failed quality checks name (``*`` checks name none)."""
-    from companion.monitoring import QUALITY_RULES
-
-    columns = set()
-    for check in failed:
-        check_choice("quality check", check, tuple(QUALITY_RULES))
-        column = RAW_TO_FEATURE.get(QUALITY_RULES[check]["column"],
-                                    QUALITY_RULES[check]["column"])
-        if column in FEATURES:
-            columns.add(column)
-    return tuple(sorted(columns))
-
-
-def fallback_model(rows: pd.DataFrame, columns: tuple[str, ...], *, kind: str = "gbm",
-                   seed: int = 0) -> tuple[Any, dict[str, Any]]:
-    """Refit the recipe on ``rows`` with ``columns`` held at one value; return it and the values.
-
-    A column held constant is never split on, so the model ignores it; scoring the broken
-    month with the same values makes its scores independent of the broken input.
-    """
-    unknown = sorted(set(columns) - set(FEATURES))
-    if unknown or not columns:
-        raise InvalidParameterError(f"columns must be model inputs, got {list(columns)}")
-    held = {c: (rows[c].median() if pd.api.types.is_numeric_dtype(rows[c])
-                else rows[c].mode().iloc[0]) for c in columns}
-    from companion.retraining.deploy import _one_thread
-
-    with _one_thread():
-        model = train(rows.assign(**held), kind=kind, seed=seed)
-    return model, held
 
 
 class _LevelSteps:
