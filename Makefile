@@ -19,7 +19,7 @@ export MLFLOW_SUPPRESS_PRINTING_URL_TO_STDOUT := true
 export MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR := false
 export PYDEVD_DISABLE_FILE_VALIDATION := 1
 
-.PHONY: setup run test unit typecheck notebooks data render bench robustness lint lock clean
+.PHONY: setup run test unit typecheck notebooks data render bench robustness lint lock latest clean
 
 setup: $(STAMP)  ## create .venv and install the pinned stack (once)
 
@@ -44,7 +44,7 @@ render:
 # chapters at a time. A plain nbval run here would execute every chapter a second time;
 # `make notebooks` is that run.
 test: setup  ## lint, type check, unit tests and doctests, book structure checks, nbval (strict) over every chapter as on another machine
-	$(BIN)/ruff check --quiet companion tests benchmarks book
+	$(BIN)/ruff check --quiet companion tests benchmarks book tools
 	$(BIN)/mypy
 	$(BIN)/python -m pytest tests companion --doctest-modules --durations=15
 
@@ -72,7 +72,7 @@ robustness: setup  ## every chapter with seeds 1-5: how many of its end-of-chapt
 	$(BIN)/python -m companion.runner robustness --seeds 1 2 3 4 5
 
 lint: setup
-	$(BIN)/ruff check companion tests benchmarks book
+	$(BIN)/ruff check companion tests benchmarks book tools
 
 lock:  ## re-resolve the stack from pyproject.toml and pin it in requirements.lock
 	rm -rf .lock-venv && $(PYTHON) -m venv .lock-venv
@@ -81,6 +81,27 @@ lock:  ## re-resolve the stack from pyproject.toml and pin it in requirements.lo
 	  echo "# Python 3.11. Installed by 'make setup' (called by 'make run' and 'make test')."; \
 	  .lock-venv/bin/pip freeze --exclude-editable | grep -v '^mlops-level-by-level'; } > requirements.lock
 	rm -rf .lock-venv
+
+# The latest-versions run (not part of `make test`): a second environment from pyproject.toml's
+# ranges with the newest versions they allow (not the lock), the fast tests run there, and a
+# report of what differs from the lock and what broke (tools/latest_report.py, standard library
+# only, so it reports an install that failed too). Exits non-zero if anything broke.
+LATEST      := .venv-latest
+LATEST_BIN  := $(abspath $(LATEST)/bin)
+LATEST_OUT  := build/latest
+LATEST_TEST := pytest tests companion --doctest-modules -m "not slow"
+
+latest:  ## newest versions pyproject.toml allows, in .venv-latest: fast tests, and a report in build/latest
+	rm -rf $(LATEST) $(LATEST_OUT) && mkdir -p $(LATEST_OUT)
+	$(PYTHON) -m venv $(LATEST)
+	@echo "Installing the newest versions pyproject.toml allows into $(LATEST) (log: $(LATEST_OUT)/install.log)"
+	-$(LATEST_BIN)/python -m pip install --upgrade "pip>=24" -e ".[test,book]" > $(LATEST_OUT)/install.log 2>&1 \
+	  && $(LATEST_BIN)/python -m pip freeze --exclude-editable > $(LATEST_OUT)/freeze.txt
+	-test -f $(LATEST_OUT)/freeze.txt && PATH=$(LATEST_BIN):$$PATH $(LATEST_BIN)/python -m $(LATEST_TEST) \
+	  -q -p no:cacheprovider --junitxml=$(LATEST_OUT)/junit.xml > $(LATEST_OUT)/pytest.log 2>&1
+	$(PYTHON) tools/latest_report.py --lock requirements.lock --out $(LATEST_OUT) \
+	  --freeze $(LATEST_OUT)/freeze.txt --junit $(LATEST_OUT)/junit.xml \
+	  --install-log $(LATEST_OUT)/install.log --command '$(LATEST_TEST)'
 
 clean:  ## remove workspaces and the rendered book (keeps .venv)
 	rm -rf build _book .pytest_cache
