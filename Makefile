@@ -5,6 +5,17 @@ BIN    := $(abspath $(VENV)/bin)
 STAMP  := $(VENV)/.installed
 NBVAL  := --nbval --nbval-current-env --nbval-sanitize-with tests/nbval_sanitize.cfg
 
+# `make wheelhouse` downloads every locked package once into a folder, with pip and the project's
+# build backend; while that folder holds wheels, `make setup` installs from it alone, with no
+# index (a room of laptops offline: book/workshop.qmd). tests/test_wheelhouse.py runs this recipe.
+REQUIREMENTS ?= requirements.lock
+WHEELHOUSE   ?= wheelhouse
+PIP_SPEC     := pip>=24
+ifneq ($(wildcard $(WHEELHOUSE)/*.whl),)
+PIP_FROM     := --no-index --find-links $(WHEELHOUSE)
+PIP_MISSING  := || { echo "make setup: $(WHEELHOUSE)/ lacks the package named above; run 'make wheelhouse' where the package index is reachable and copy the folder again (or remove $(WHEELHOUSE)/ to install from the index)" >&2; exit 1; }
+endif
+
 # The venv's tools (uvicorn, dvc, mlflow) must be found by name. The stack runs offline, without
 # telemetry, and quiet: these are companion.core.env.OFFLINE_ENV, kept in step by a test.
 export PATH := $(BIN):$(PATH)
@@ -19,16 +30,21 @@ export MLFLOW_SUPPRESS_PRINTING_URL_TO_STDOUT := true
 export MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR := false
 export PYDEVD_DISABLE_FILE_VALIDATION := 1
 
-.PHONY: setup run test unit typecheck notebooks data render bench robustness lint lock latest clean
+.PHONY: setup wheelhouse run test unit typecheck notebooks data render bench robustness lint lock latest clean
 
 setup: $(STAMP)  ## create .venv and install the pinned stack (once)
 
-$(STAMP): requirements.lock pyproject.toml
+$(STAMP): $(REQUIREMENTS) pyproject.toml
 	$(PYTHON) -m venv $(VENV)
-	$(BIN)/python -m pip install --quiet --upgrade "pip>=24"
-	$(BIN)/python -m pip install --quiet -r requirements.lock
-	$(BIN)/python -m pip install --quiet --no-deps -e .
+	$(BIN)/python -m pip install --quiet $(PIP_FROM) --upgrade "$(PIP_SPEC)" $(PIP_MISSING)
+	$(BIN)/python -m pip install --quiet $(PIP_FROM) -r $(REQUIREMENTS) $(PIP_MISSING)
+	$(BIN)/python -m pip install --quiet $(PIP_FROM) --no-deps -e . $(PIP_MISSING)
 	touch $(STAMP)
+
+wheelhouse:  ## download every locked package, pip and the build backend once into wheelhouse/ (then make setup needs no index)
+	$(PYTHON) -m pip wheel --quiet --wheel-dir $(WHEELHOUSE) "$(PIP_SPEC)" -r $(REQUIREMENTS) \
+	  $$($(PYTHON) -c 'import tomllib; print(*tomllib.load(open("pyproject.toml", "rb"))["build-system"]["requires"])')
+	@echo "$(WHEELHOUSE)/: $$(ls $(WHEELHOUSE)/*.whl | wc -l) wheels, $$(du -sh $(WHEELHOUSE) | cut -f1); copy it beside each checkout, then make setup"
 
 run: setup data  ## execute every chapter with papermill, then render the book if Quarto is here
 	$(BIN)/python -m companion.runner run
