@@ -55,6 +55,13 @@ render:
 	else echo "Quarto is not installed: the notebooks are executed, the HTML book is not rendered."; \
 	     echo "Install Quarto (https://quarto.org/docs/get-started/) and run 'quarto render'."; fi
 
+# The companion's API reference, the book's last appendices (reference/*.qmd, committed):
+# quartodoc over the package's docstrings, offline (book/api_reference.py). Its structure test,
+# tests/test_api_reference.py (part of make test), fails when the pages are not current.
+.PHONY: reference
+reference: setup  ## regenerate the companion's API reference (reference/) from its docstrings
+	$(BIN)/python book/api_reference.py
+
 # The chapters are re-executed once, by tests/test_other_machine.py: nbval (strict, the one
 # sanitize file) over every chapter in a copy of the book that plays another machine, two
 # chapters at a time. A plain nbval run here would execute every chapter a second time;
