@@ -141,7 +141,10 @@ def _one_title(text: str) -> str:
 
 def _tidy(name: str, text: str, anchors: dict[str, str]) -> str:
     module = f"{PACKAGE}.{Path(name).stem}"
-    text = re.sub(r"^# (\w+) \{ #", rf"# {PACKAGE}.\1 {{ #", text, count=1)
+    # the title names the module in full; quartodoc's signature line of a module (its bare
+    # name in code) says nothing more
+    text = re.sub(r"^# (\w+) (\{ #[\w.]+ \})\n(?:\n`\1`\n)?", rf"# {PACKAGE}.\1 \2\n", text,
+                  count=1)
     text = ROLE.sub(lambda m: _link(m, name, module, anchors), text)
     return _code_blocks(text).rstrip("\n") + "\n"
 
