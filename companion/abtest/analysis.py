@@ -178,7 +178,8 @@ def analyse(
             a triggered population.
         registration: the design, as :func:`~companion.abtest.design.load_registration`
             returned it.
-        n_boot, seed: the bootstrap's resamples and seed.
+        n_boot: the bootstrap's resamples.
+        seed: the bootstrap's seed.
     """
     if not isinstance(registration, PreRegistration):
         raise InvalidParameterError(

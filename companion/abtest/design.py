@@ -96,7 +96,8 @@ def sample_size(
         baseline: the control's rate (e.g. 30-day churn 0.10).
         mde: the minimum detectable effect, > 0: a share of the baseline (``relative``) or
             an absolute difference in rate.
-        alpha, power: in (0, 1).
+        alpha: the test's significance level, in (0, 1).
+        power: the probability of detecting ``mde``, in (0, 1).
 
     Example:
         >>> sample_size(0.10, 0.01, relative=False)
@@ -134,7 +135,8 @@ class PreRegistration:
         primary_metric: the metric of the decision (``"churned_30d"``, lower is better).
         baseline: the champion's expected rate on the population.
         mde: the minimum detectable effect, relative to the baseline.
-        alpha, power: of the two-sided test of the primary metric.
+        alpha: the significance level of the two-sided test of the primary metric.
+        power: the test's probability of detecting ``mde``.
         weights: the split, arm -> share, over ``champion`` and ``challenger``.
         guardrails: guardrail -> the largest acceptable value (:data:`GUARDRAILS`).
         segments: the column whose values are analysed as segments (Holm-corrected).

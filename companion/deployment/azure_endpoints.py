@@ -177,8 +177,9 @@ def managed_endpoint_specs(
     load them back and validate them offline. Not deployed (see the module docstring).
 
     Args:
-        model, blue_version, green_version: the registered model and the versions behind
-            ``blue`` (production) and ``green`` (candidate).
+        model: the registered model.
+        blue_version: the version behind ``blue`` (production).
+        green_version: the version behind ``green`` (candidate).
         traffic: live traffic percent per deployment (default ``{"blue": 100, "green": 0}``).
         mirror_traffic: percent of requests copied to a deployment whose answers are discarded
             (default ``{"green": 10}``: green is shadowed before it takes live traffic).

@@ -149,7 +149,8 @@ class Router:
     """Champion and challenger behind one :meth:`route` call (see the module docstring).
 
     Args:
-        champion, challenger: the two arms.
+        champion: the arm in production.
+        challenger: the arm under test.
         log: where every request is appended.
         salt: the experiment's name; it seeds the assignment (a new experiment, a new salt).
         weights: arm -> weight over :data:`ARMS` (default: all traffic to the champion).
