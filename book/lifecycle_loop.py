@@ -2,7 +2,8 @@
 
 The loop is drawn as inline SVG (so that its links work) between two markers in index.qmd:
 
-    python book/lifecycle_loop.py          # rewrite the figure in index.qmd
+    python book/lifecycle_loop.py          # rewrite the figure in index.qmd (and the README's
+                                           # picture, book/lifecycle-loop.svg)
     python book/lifecycle_loop.py --check  # exit 1 if index.qmd's figure is not current
 
 Each step shows the number Quarto gives its chapter (read from _quarto.yml), so the figure is
@@ -20,6 +21,7 @@ from xml.sax.saxutils import escape
 
 ROOT = Path(__file__).resolve().parent.parent
 INDEX = ROOT / "index.qmd"
+PICTURE = ROOT / "book" / "lifecycle-loop.svg"  # the same drawing as a file, for the README
 START = "<!-- lifecycle-loop:start (written by book/lifecycle_loop.py) -->"
 END = "<!-- lifecycle-loop:end -->"
 
@@ -140,6 +142,16 @@ def current(text: str) -> bool:
     return block() in text
 
 
+def picture() -> str:
+    """Return the drawing as a standalone SVG file (white ground, a sans-serif font)."""
+    drawing = svg().replace(
+        '<svg class="lifecycle-loop" ',
+        '<svg class="lifecycle-loop" font-family="Helvetica, Arial, sans-serif" ', 1)
+    ground = f'<rect width="{WIDTH}" height="{HEIGHT}" fill="white"/>'
+    head, rest = drawing.split("\n", 1)
+    return f'<?xml version="1.0" encoding="UTF-8"?>\n{head}\n{ground}\n{rest}\n'
+
+
 def write(path: Path = INDEX) -> None:
     text = path.read_text(encoding="utf-8")
     if START not in text or END not in text:
@@ -147,6 +159,7 @@ def write(path: Path = INDEX) -> None:
     head, rest = text.split(START, 1)
     _, tail = rest.split(END, 1)
     path.write_text(head + block() + tail, encoding="utf-8")
+    PICTURE.write_text(picture(), encoding="utf-8")
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -154,7 +167,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--check", action="store_true", help="exit 1 if index.qmd is stale")
     args = parser.parse_args(argv)
     if args.check:
-        ok = current(INDEX.read_text(encoding="utf-8"))
+        ok = current(INDEX.read_text(encoding="utf-8")) and PICTURE.is_file() and \
+            PICTURE.read_text(encoding="utf-8") == picture()
         print("index.qmd's lifecycle loop is current" if ok else
               "index.qmd's lifecycle loop is stale: run python book/lifecycle_loop.py")
         return 0 if ok else 1

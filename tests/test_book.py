@@ -177,6 +177,9 @@ def test_the_lifecycle_loop_on_the_first_page_is_current_and_links_every_step():
         sys.path.remove(str(ROOT / "book"))
     index = (ROOT / "index.qmd").read_text()
     assert lifecycle_loop.current(index), "run python book/lifecycle_loop.py"
+    assert lifecycle_loop.PICTURE.read_text() == lifecycle_loop.picture()  # the README's copy
+    ET.fromstring(lifecycle_loop.picture().split("\n", 1)[1])
+    assert "book/lifecycle-loop.svg" in (ROOT / "README.md").read_text()
     root = ET.fromstring(lifecycle_loop.svg())  # well-formed
     links = [a.get("href") for a in root.iter("{http://www.w3.org/2000/svg}a")]
     assert len(links) == 10 and len(lifecycle_loop.STEPS) == 10
