@@ -64,7 +64,8 @@ reference: setup  ## regenerate the companion's API reference (reference/) from 
 
 # The chapters are re-executed once, by tests/test_other_machine.py: nbval (strict, the one
 # sanitize file) over every chapter in a copy of the book that plays another machine, two
-# chapters at a time. A plain nbval run here would execute every chapter a second time;
+# chapters at a time, started when the tests are collected and run beside the unit tests
+# (tests/conftest.py). A plain nbval run here would execute every chapter a second time;
 # `make notebooks` is that run.
 test: setup  ## lint, type check, unit tests and doctests, book structure checks, nbval (strict) over every chapter as on another machine
 	$(BIN)/ruff check --quiet companion tests benchmarks book tools

@@ -31,3 +31,32 @@ def process_left_as_found():
     os.environ.clear()
     os.environ.update(saved)
     assert after == before, f"MLflow's global state changed: {before} -> {after}"
+
+
+# ------------------------------------------------------------------ the chapters, started early
+CHAPTERS_TEST = "test_every_chapter_prints_the_same_on_another_machine"
+
+
+@pytest.hookimpl(trylast=True)
+def pytest_collection_modifyitems(config, items):
+    """Run the chapters' test last: it waits for the chapters started when collection ends."""
+    chosen = [item for item in items if item.name == CHAPTERS_TEST]
+    for item in chosen:
+        items.remove(item)
+        items.append(item)
+
+
+def pytest_collection_finish(session):
+    """Start executing the chapters now, in subprocesses, while the other tests run."""
+    chosen = [item for item in session.items if item.name == CHAPTERS_TEST]
+    if chosen and not session.config.option.collectonly:
+        factory = session.config._tmp_path_factory
+        session.config._chapter_run = chosen[0].module.ChapterRun.start(
+            factory.mktemp("other-machine"))
+
+
+def pytest_sessionfinish(session):
+    """Never leave the chapters running after the session (an early stop, an interrupt)."""
+    run = getattr(session.config, "_chapter_run", None)
+    if run is not None:
+        run.stop()

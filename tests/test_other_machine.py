@@ -69,40 +69,86 @@ def test_chapter_groups_share_the_time_and_keep_every_chapter():
     assert chapter_groups(chapters[:1], 2) == [chapters[:1]]
 
 
+SHARED = [Path("/var/tmp"), Path("/dev/shm")]  # not the OS temp folder, shared by every user
+
+
+class ChapterRun:
+    """Every chapter executed by nbval in a copy of the book on "another machine".
+
+    :meth:`start` launches it and returns at once; ``tests/conftest.py`` starts it when the
+    session's tests are collected, so the chapters run while the unit tests do (the chapters
+    wait on servers, Spark and disk often enough to leave a core to spare), and the test below
+    waits for it at the end of the session. The chapters run in two groups, balanced by their
+    measured times.
+    """
+
+    def __init__(self, root: Path) -> None:
+        self.book = root / "elsewhere" / "someone's book"
+        self.home = root / "home" / "reader"
+        self.logs = root / "logs"
+        self.processes: list[subprocess.Popen[bytes]] = []
+        self.before: set[Path] = set()  # what /var/tmp and /dev/shm held at the start
+        self.in_book: set[Path] = set()  # the copy's files at the start
+
+    def stop(self) -> None:
+        """Kill what still runs (the session ended before the test could wait for it)."""
+        for process in self.processes:
+            if process.poll() is None:
+                process.kill()
+                process.wait()
+
+    @classmethod
+    def start(cls, root: Path) -> ChapterRun:
+        run = cls(root)
+        book = run.book
+        for folder in ("notebooks", "companion"):
+            shutil.copytree(ROOT / folder, book / folder,
+                            ignore=shutil.ignore_patterns("__pycache__", ".*.ipynb"))
+        # chapters draw figures and tables from the committed benchmark results
+        results = [str(p.relative_to(ROOT))
+                   for p in (ROOT / "benchmarks" / "results").glob("*.json")]
+        for name in ("pyproject.toml", "tests/nbval_sanitize.cfg", *results):
+            (book / name).parent.mkdir(parents=True, exist_ok=True)
+            shutil.copy(ROOT / name, book / name)
+        run.home.mkdir(parents=True)
+        run.logs.mkdir()
+        env = other_machine_env(run.home)
+        env["PYTHONPATH"] = str(book)  # the copy's companion, not the checkout's
+        run.before = {p for folder in SHARED if folder.is_dir() for p in folder.rglob("*")}
+        run.in_book = set(book.rglob("*"))
+        chapters = sorted((book / "notebooks").glob("[0-9][0-9]-*.ipynb"))
+        for number, group in enumerate(chapter_groups(chapters, 2)):
+            with open(run.logs / f"group-{number}.log", "wb") as log:
+                run.processes.append(subprocess.Popen(
+                    [sys.executable, "-m", "pytest", *[f"notebooks/{p.name}" for p in group],
+                     "--nbval", "--nbval-current-env", "--nbval-sanitize-with",
+                     "tests/nbval_sanitize.cfg", "-q", "-p", "no:cacheprovider", "-x"],
+                    cwd=book, env=env, stdin=subprocess.DEVNULL, stdout=log,
+                    stderr=subprocess.STDOUT,
+                ))
+        return run
+
+    def wait(self) -> list[str]:
+        """Wait for every group; return the end of the output of each group that failed."""
+        failed = []
+        for number, process in enumerate(self.processes):
+            try:
+                process.wait(timeout=1800)
+            except subprocess.TimeoutExpired:
+                process.kill()
+                process.wait()
+            if process.returncode != 0:
+                text = (self.logs / f"group-{number}.log").read_text(errors="replace")
+                failed.append("\n".join(text.splitlines()[-60:]))
+        return failed
+
+
 @pytest.mark.slow
-def test_every_chapter_prints_the_same_on_another_machine(tmp_path):
-    book = tmp_path / "elsewhere" / "someone's book"
-    for folder in ("notebooks", "companion"):
-        shutil.copytree(ROOT / folder, book / folder,
-                        ignore=shutil.ignore_patterns("__pycache__", ".*.ipynb"))
-    # chapters draw figures and tables from the committed benchmark results
-    results = [str(p.relative_to(ROOT)) for p in (ROOT / "benchmarks" / "results").glob("*.json")]
-    for name in ("pyproject.toml", "tests/nbval_sanitize.cfg", *results):
-        (book / name).parent.mkdir(parents=True, exist_ok=True)
-        shutil.copy(ROOT / name, book / name)
-    home = tmp_path / "home" / "reader"
-    home.mkdir(parents=True)
-    env = other_machine_env(home)
-    env["PYTHONPATH"] = str(book)  # the copy's companion, not the checkout's
-    shared = [Path("/var/tmp"), Path("/dev/shm")]  # not the OS temp folder, shared by every user
-    before = {p for folder in shared if folder.is_dir() for p in folder.rglob("*")}
-    in_book = set(book.rglob("*"))
-    # The chapters run in two groups at once, balanced by their measured times: a chapter
-    # waits on servers, Spark and disk often enough that two share the two cores well.
-    processes = []
-    for group in chapter_groups(sorted((book / "notebooks").glob("[0-9][0-9]-*.ipynb")), 2):
-        processes.append(subprocess.Popen(
-            [sys.executable, "-m", "pytest", *[f"notebooks/{p.name}" for p in group], "--nbval",
-             "--nbval-current-env", "--nbval-sanitize-with", "tests/nbval_sanitize.cfg", "-q",
-             "-p", "no:cacheprovider", "-x"],
-            cwd=book, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
-        ))
-    failed = []
-    for process in processes:
-        output, _ = process.communicate(timeout=1800)
-        if process.returncode != 0:
-            failed.append("\n".join(output.splitlines()[-60:]))
+def test_every_chapter_prints_the_same_on_another_machine(request, tmp_path):
+    run = getattr(request.config, "_chapter_run", None) or ChapterRun.start(tmp_path)
+    failed = run.wait()
     assert not failed, "nbval failed on the other machine:\n" + "\n\n".join(failed)
+    book, home = run.book, run.home
     # nothing of the chapters' was written into the reader's home (Jupyter's kernel keeps its
     # IPython profile and matplotlib its font cache there, as on any machine)
     tool_caches = (".ipython", ".cache/matplotlib", ".local/share/jupyter", ".jupyter")
@@ -110,8 +156,9 @@ def test_every_chapter_prints_the_same_on_another_machine(tmp_path):
                and not str(p.relative_to(home)).startswith(tool_caches)]
     assert not written, f"files written into HOME: {written[:10]}"
     # nor into the book itself: only the workspaces under build/ (and Python's bytecode caches)
-    stray = sorted(p.relative_to(book) for p in set(book.rglob("*")) - in_book
+    stray = sorted(p.relative_to(book) for p in set(book.rglob("*")) - run.in_book
                    if p.relative_to(book).parts[0] != "build" and "__pycache__" not in p.parts)
     assert not stray, f"files written into the book outside build/: {stray[:10]}"
-    after = {p for folder in shared if folder.is_dir() for p in folder.rglob("*")}
-    assert not sorted(after - before), f"files written outside the workspaces: {sorted(after - before)[:10]}"
+    after = {p for folder in SHARED if folder.is_dir() for p in folder.rglob("*")}
+    new = sorted(after - run.before)
+    assert not new, f"files written outside the workspaces: {new[:10]}"
