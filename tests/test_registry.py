@@ -823,3 +823,16 @@ def test_alias_timeline_replays_spans_from_the_audit(ws, dataset) -> None:
     assert Registry(ws).aliases(name) == {"production": 1}
     audit = Registry(ws).read_audit(name)
     assert list(audit["time"]) == [f"2025-{m:02d}-01T00:00:00+00:00" for m in range(2, 7)]
+
+
+def test_ensure_model_creates_once_and_refuses_a_bad_name(tmp_path):
+    from companion.errors import InvalidParameterError
+    from companion.registry import Registry
+
+    registry = Registry.at(f"sqlite:///{tmp_path / 'mlflow.db'}", audit_dir=tmp_path / "audit")
+    registry.ensure_model("churn", description="first")
+    registry.ensure_model("churn", description="second")  # already there: left as it is
+    assert registry.registered_models() == ["churn"]
+    assert registry.client.get_registered_model("churn").description == "first"
+    with pytest.raises(InvalidParameterError):
+        registry.ensure_model("")

@@ -102,7 +102,6 @@ def register_and_stage(
         (:func:`gate_outcome`) and ``aliases`` after the step.
     """
     import mlflow
-    from mlflow.exceptions import MlflowException
 
     from companion.registry import (
         EXPERIMENT,
@@ -110,7 +109,6 @@ def register_and_stage(
         Registry,
         version_tags,
     )
-    from companion.registry.names import is_missing
     from companion.tracking import log_sklearn_model
     from companion.training import MODEL_KINDS, time_split
 
@@ -144,12 +142,7 @@ def register_and_stage(
                          "features.source": "feast get_historical_features"})
             mlflow.set_tags({k: v for k, v in tags.items() if k != "training.run_id"})
         client = registry.client
-        try:
-            client.get_registered_model(model_name)
-        except MlflowException as exc:
-            if not is_missing(exc):
-                raise
-            client.create_registered_model(model_name)
+        registry.ensure_model(model_name)
         with registry.fluent():
             created = client.create_model_version(
                 model_name, source=info.model_uri, run_id=run.info.run_id, tags=tags,

@@ -35,7 +35,6 @@ from companion.registry.names import (
     check_name,
     code_files_tag,
     code_hash,
-    is_missing,
     month,
     snapshot,
 )
@@ -203,7 +202,6 @@ def register_candidate(
     """
     import mlflow
     from mlflow.data.pandas_dataset import from_pandas
-    from mlflow.exceptions import MlflowException
 
     from companion.tracking import log_sklearn_model
 
@@ -255,14 +253,9 @@ def register_candidate(
         mlflow.set_tags({k: v for k, v in tags.items() if k != "training.run_id"})
 
     client = registry.client
-    try:
-        client.get_registered_model(name)
-    except MlflowException as exc:
-        if not is_missing(exc):
-            raise
-        client.create_registered_model(
-            name, description="Lumen's churn model: who is likely to cancel in the next 30 days."
-        )
+    registry.ensure_model(
+        name, description="Lumen's churn model: who is likely to cancel in the next 30 days."
+    )
     description = (
         f"{kind} churn model trained on snapshots {train_months[0]}..{train_months[-1]} "
         f"({len(training_frame):,} rows, data {tags['data.dataset_hash'][:12]}), features of "

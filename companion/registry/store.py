@@ -146,6 +146,20 @@ class Registry:
         )
         return ensure_experiment_at(self.tracking_uri, name, artifact_location=location)
 
+    def ensure_model(self, name: str, description: str = "") -> None:
+        """Create registered model ``name`` (with ``description``) unless it exists already."""
+        from mlflow.exceptions import MlflowException
+
+        from companion.registry.names import is_missing
+
+        check_name("model name", name)
+        try:
+            self.client.get_registered_model(name)
+        except MlflowException as exc:
+            if not is_missing(exc):
+                raise
+            self.client.create_registered_model(name, description=description or None)
+
     # ----------------------------------------------------------------------- reading
 
     @_quietly
