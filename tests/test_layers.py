@@ -32,6 +32,7 @@ LAYERS: list[tuple[str, ...]] = [
     ("companion.abtest",),
     ("companion.monitoring",),
     ("companion.retraining",),
+    ("companion.llm",),  # an LLM application: prompts, retrieval configs, quality monitoring
     ("companion.workspace", "companion.runner"),  # what chapters open and what runs them
 ]
 
