@@ -29,7 +29,13 @@ The package, one concern per module:
 - :mod:`~companion.deployment.predlog`: the prediction log chapters 9 and 10 read, and
   :func:`srm_check`;
 - :mod:`~companion.deployment.azure_endpoints`: Azure ML managed (blue/green) and AKS online
-  endpoint specs, validated offline, not deployed.
+  endpoint specs, validated offline, not deployed;
+- :mod:`~companion.deployment.kubernetes`: the router and its arms, and a shared MLflow server,
+  as Kubernetes manifests validated with the ``kubernetes`` client's models, not applied;
+- :mod:`~companion.deployment.scaled`: batch scoring at any size (:func:`resample_rows`,
+  :func:`pyfunc_scores`) and the engines' scores compared (:func:`score_differences`);
+- :mod:`~companion.deployment.shared_server`: the command line of a team's MLflow server
+  (database backend, object-store artifacts), checked with MLflow's own parsers.
 
 Nothing happens at import: FastAPI, MLflow, Feast and Spark are imported when called.
 """
@@ -60,6 +66,12 @@ from companion.deployment.batch import (
     write_features,
     write_scores,
 )
+from companion.deployment.kubernetes import (
+    Manifest,
+    serving_manifests,
+    tracking_server_manifests,
+    validate_manifests,
+)
 from companion.deployment.launch import serve, server_command, start_together, stop_together
 from companion.deployment.load import LoadResult, in_process_floor, load_test
 from companion.deployment.predlog import (
@@ -73,6 +85,7 @@ from companion.deployment.predlog import (
 )
 from companion.deployment.remote import HttpScorer, Traffic, http_arm, route_all
 from companion.deployment.router import Arm, Routed, Router, assign, hash_point
+from companion.deployment.scaled import pyfunc_scores, resample_rows, score_differences
 from companion.deployment.schemas import Limits
 from companion.deployment.service import (
     FeatureSource,
@@ -82,11 +95,13 @@ from companion.deployment.service import (
     load_served_model,
     store_source,
 )
+from companion.deployment.shared_server import OBJECT_STORE_SCHEMES, SharedServer, shared_server
 from companion.deployment.spark import local_spark, spark_score_frame, spark_scores
 
 __all__ = [
     "LOG_COLUMNS",
     "LOG_DTYPES",
+    "OBJECT_STORE_SCHEMES",
     "SCORE_COLUMNS",
     "Arm",
     "AzureEndpointSpec",
@@ -94,11 +109,13 @@ __all__ = [
     "HttpScorer",
     "Limits",
     "LoadResult",
+    "Manifest",
     "Prediction",
     "PredictionLog",
     "Routed",
     "Router",
     "ServedModel",
+    "SharedServer",
     "SrmResult",
     "Throughput",
     "Traffic",
@@ -119,21 +136,28 @@ __all__ = [
     "mlflow_probe",
     "mlflow_serve",
     "month_features",
+    "pyfunc_scores",
     "read_log",
     "read_scores",
+    "resample_rows",
     "route_all",
     "score_base",
+    "score_differences",
     "score_month",
     "serve",
     "server_command",
     "service_probe",
+    "serving_manifests",
+    "shared_server",
     "spark_score_frame",
     "spark_scores",
     "srm_check",
     "start_together",
     "stop_together",
     "store_source",
+    "tracking_server_manifests",
     "unknown_category_changes",
+    "validate_manifests",
     "write_features",
     "write_scores",
 ]

@@ -17,6 +17,8 @@ The package holds, one concern a module:
 - :mod:`~companion.features.versions`: the feature versions and the names Feast knows;
 - :mod:`~companion.features.tables`: the feature tables the sources hold;
 - :mod:`~companion.features.joins`: the point-in-time and naive joins in pandas;
+- :mod:`~companion.features.asof`: the same join on Feast's DuckDB store, DuckDB and pandas;
+- :mod:`~companion.features.scaled`: Feast with a Spark offline and a Redis online store;
 - :mod:`~companion.features.repo`: the Feast repo, its definitions, applying them;
 - :mod:`~companion.features.serving`: materialising, training sets and online reads;
 - :mod:`~companion.features.models`: a churn model per feature version;
@@ -35,6 +37,12 @@ Example:
 from __future__ import annotations
 
 from companion.errors import RowsDroppedError
+from companion.features.asof import (
+    duckdb_asof_join,
+    feast_duckdb_join,
+    join_differences,
+    pandas_asof_join,
+)
 from companion.features.joins import latest_value_join, point_in_time_join, training_set
 from companion.features.models import (
     auc_gap,
@@ -56,6 +64,7 @@ from companion.features.repo import (
     quiet_feast,
     repo_config,
 )
+from companion.features.scaled import ScaledStore, scaled_store_config
 from companion.features.serving import (
     historical_features,
     materialize,
@@ -99,27 +108,33 @@ __all__ = [
     "V2_ACTIVITY_FEATURES",
     "FeatureRepo",
     "RowsDroppedError",
+    "ScaledStore",
     "activity_feature_table",
     "apply_feature_repo",
     "auc_gap",
     "build_features",
     "compare_definitions",
     "definition_signature",
+    "duckdb_asof_join",
+    "feast_duckdb_join",
     "feature_definitions",
     "feature_store",
     "historical_features",
     "history_start",
+    "join_differences",
     "latest_value_join",
     "make_version_model",
     "materialize",
     "model_frame",
     "online_features",
+    "pandas_asof_join",
     "point_in_time_join",
     "profile_feature_table",
     "quiet_feast",
     "read_model_record",
     "record_model_version",
     "repo_config",
+    "scaled_store_config",
     "score_version",
     "service_features",
     "train_version",

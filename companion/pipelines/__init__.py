@@ -16,6 +16,8 @@ Pipelines' local runner, and dumped as an Azure ML pipeline job.
   the pipeline under ``kfp.local``'s subprocess runner, offline;
   :mod:`~companion.pipelines.kubeflow_schedule`: :func:`recurring_run`, a cron recurring run's
   request body, built and checked offline.
+- :mod:`companion.pipelines.cluster`: :func:`compile_for_cluster`, the KFP YAML with resources,
+  retries and object-store paths; :func:`azure_compute_cluster`, the Azure ML compute cluster.
 - :mod:`companion.pipelines.azureml`: Azure ML command components and the pipeline job, dumped
   with relative code and validated (:func:`dump_pipeline_job`);
   :mod:`~companion.pipelines.azureml_schedule`: :func:`dump_schedule`, its ``JobSchedule``.
@@ -37,6 +39,8 @@ from companion.pipelines.steps import LUMEN, predictions_sha256
 # stage's code dependencies are the steps' modules, not every runner's.
 _LAZY = {
     "AzureJob": "azureml", "dump_pipeline_job": "azureml",
+    "AzureCompute": "cluster", "ClusterPipeline": "cluster", "azure_compute_cluster": "cluster",
+    "compile_for_cluster": "cluster",
     "AzureSchedule": "azureml_schedule", "dump_schedule": "azureml_schedule",
     "DvcRun": "dvc", "init_dvc_repo": "dvc", "read_dvc_params": "dvc", "reproduce_dvc": "dvc",
     "run_dvc": "dvc", "set_dvc_params": "dvc", "write_dvc_pipeline": "dvc",
@@ -50,6 +54,12 @@ _LAZY = {
 if TYPE_CHECKING:  # pragma: no cover - the same names, for type checkers and readers
     from companion.pipelines.azureml import AzureJob, dump_pipeline_job
     from companion.pipelines.azureml_schedule import AzureSchedule, dump_schedule
+    from companion.pipelines.cluster import (
+        AzureCompute,
+        ClusterPipeline,
+        azure_compute_cluster,
+        compile_for_cluster,
+    )
     from companion.pipelines.dvc import (
         DvcRun,
         init_dvc_repo,
@@ -83,8 +93,10 @@ __all__ = [
     "PARAM_TYPES",
     "ArrivalRun",
     "ArrivalTrigger",
+    "AzureCompute",
     "AzureJob",
     "AzureSchedule",
+    "ClusterPipeline",
     "CompiledCheck",
     "DvcRun",
     "Input",
@@ -98,7 +110,9 @@ __all__ = [
     "RunResult",
     "Step",
     "StepResult",
+    "azure_compute_cluster",
     "check_compiled",
+    "compile_for_cluster",
     "compile_pipeline",
     "cron_times",
     "dump_pipeline_job",
