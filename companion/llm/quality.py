@@ -28,7 +28,7 @@ from collections.abc import Sequence
 import numpy as np
 import pandas as pd
 
-from companion.core.checks import check_choice, check_frame, check_int
+from companion.core.checks import check_frame, check_int, check_text
 from companion.errors import InvalidParameterError
 from companion.evaluation import LEVEL, Estimate
 from companion.llm.questions import Question
@@ -75,6 +75,17 @@ def score_questions(
     return pd.DataFrame(rows)
 
 
+def _check_metric(frame: object, metric: object, name: str) -> str:
+    check_text("metric", metric)
+    if not isinstance(frame, pd.DataFrame) or metric not in frame.columns:
+        raise InvalidParameterError(
+            f"{name} must be a DataFrame with a {metric!r} column, e.g. one of {list(METRICS)}"
+        )
+    if not pd.api.types.is_numeric_dtype(frame[metric]) or frame[metric].isna().any():
+        raise InvalidParameterError(f"{name}[{metric!r}] must be numbers without NaN")
+    return str(metric)
+
+
 def _groups(frame: pd.DataFrame, metric: str, name: str) -> tuple[np.ndarray, np.ndarray]:
     check_frame(name, frame, ["question_id", "group", metric], non_empty=True)
     grouped = frame.groupby("group", sort=True)[metric]
@@ -93,8 +104,11 @@ def _interval(point: float, draws: np.ndarray, level: float, method: str,
 
 def mean_interval(frame: pd.DataFrame, metric: str = "recall", *, n_resamples: int = 2000,
                   seed: int = 0) -> Estimate:
-    """Return the mean of ``metric`` over the questions with a 95% bootstrap interval by group."""
-    check_choice("metric", metric, [*METRICS, "top_score"])
+    """Return the mean of ``metric`` over the questions with a 95% bootstrap interval by group.
+
+    ``metric`` is any numeric column of ``frame`` (e.g. :data:`METRICS`, ``top_score``).
+    """
+    _check_metric(frame, metric, "frame")
     check_int("n_resamples", n_resamples, minimum=100)
     check_int("seed", seed, minimum=0)
     sums, sizes = _groups(frame, metric, "frame")
@@ -109,13 +123,15 @@ def paired_difference(candidate: pd.DataFrame, baseline: pd.DataFrame, metric: s
                       *, n_resamples: int = 2000, seed: int = 0) -> Estimate:
     """Return mean ``metric`` of ``candidate`` minus ``baseline``, with a paired 95% interval.
 
-    Both frames must score the same questions (same ids and groups). The p-value is the
+    ``metric`` is any numeric column of both frames. Both frames must score the same
+    questions (same ids and groups). The p-value is the
     bootstrap's two-sided p-value of "no difference".
 
     Raises:
         InvalidParameterError: the frames do not hold the same questions.
     """
-    check_choice("metric", metric, [*METRICS, "top_score"])
+    _check_metric(candidate, metric, "candidate")
+    _check_metric(baseline, metric, "baseline")
     check_int("n_resamples", n_resamples, minimum=100)
     check_int("seed", seed, minimum=0)
     check_frame("candidate", candidate, ["question_id", "group", metric], non_empty=True)
