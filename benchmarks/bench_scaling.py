@@ -30,6 +30,7 @@ from __future__ import annotations
 import argparse
 import importlib.metadata
 import json
+import os
 import sys
 import tempfile
 import time
@@ -283,6 +284,7 @@ def main() -> None:
     payload = json.loads(path.read_text(encoding="utf-8")) if path.exists() else {}
     payload.update({"benchmark": "scaling out: what one machine does, beside its floor",
                     "machine": machine(), "libraries": versions()})
+    load_at_start = os.getloadavg()[0]
     with tempfile.TemporaryDirectory(prefix="bench-scaling-") as tmp:
         root = Path(tmp)
         if "generator" in args.parts:
@@ -298,6 +300,9 @@ def main() -> None:
                                          args.seed, root)
         if "tracking" in args.parts:
             payload["tracking"] = bench_tracking(50 if quick else 300, root)
+    # a shared machine runs slower: say how busy it was (1-minute load average, 2 cores = 2.0)
+    payload["machine"]["load_average"] = {"start": round(load_at_start, 2),
+                                          "end": round(os.getloadavg()[0], 2)}
     order = ["benchmark", "machine", "libraries", *PARTS]
     print(f"wrote {write_results(name, {k: payload[k] for k in order if k in payload})}")
 
