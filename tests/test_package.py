@@ -74,3 +74,16 @@ print("ok")
     result = subprocess.run([sys.executable, "-c", script], cwd=ROOT, capture_output=True,
                             text=True, timeout=120)
     assert result.returncode == 0 and result.stdout.strip() == "ok", result.stderr
+
+
+def test_every_data_file_of_the_package_ships_in_its_wheel():
+    """A file the companion reads at run time is package data, or a built wheel leaves it out."""
+    import fnmatch
+
+    patterns = PYPROJECT["tool"]["setuptools"].get("package-data", {}).get("companion", [])
+    package = ROOT / "companion"
+    data = sorted(str(p.relative_to(package)) for p in package.rglob("*")
+                  if p.is_file() and p.suffix not in {".py", ".pyc"} and "__pycache__" not in p.parts)
+    assert data, "the companion ships its recorded answers"
+    missing = [f for f in data if not any(fnmatch.fnmatch(f, pattern) for pattern in patterns)]
+    assert not missing, f"add these to [tool.setuptools.package-data] in pyproject.toml: {missing}"
