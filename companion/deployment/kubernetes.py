@@ -66,6 +66,13 @@ class _Response:  # ApiClient.deserialize reads a response's ``data``
 def validate_manifests(path: str | os.PathLike[str]) -> Manifest:
     """Load ``path`` and check every document against the ``kubernetes`` client's models.
 
+    Args:
+        path: a YAML file of one or more Deployment, Service, HorizontalPodAutoscaler or
+            Secret documents.
+
+    Returns:
+        The :class:`Manifest`: each document's kind and name, the Deployments' images.
+
     Raises:
         InvalidParameterError: no such file, a kind the book does not write, a document the
             models refuse (a missing required field) or one they do not give back unchanged
@@ -191,6 +198,9 @@ def serving_manifests(
         target_cpu_percent: the autoscaler's target CPU utilisation.
         cpu, memory: each container's requests (memory also its limit).
 
+    Returns:
+        The :class:`Manifest` read back by :func:`validate_manifests`.
+
     Raises:
         InvalidParameterError: a bad argument (nothing is written).
     """
@@ -261,6 +271,9 @@ def tracking_server_manifests(
         image: MLflow's image.
         replicas: server replicas (the database and object store make them stateless).
         cpu, memory: each container's requests (memory also its limit).
+
+    Returns:
+        The :class:`Manifest` read back by :func:`validate_manifests`.
 
     Raises:
         InvalidParameterError: a bad argument (nothing is written).

@@ -37,6 +37,12 @@ def resample_rows(base: pd.DataFrame, rows: int, *, seed: int, key: str = "custo
         key: the key column, overwritten with unique consecutive ids.
         start: the first id (to write a large frame in chunks with unique ids).
 
+    Returns:
+        The drawn rows, index reset, ``key`` set to ``start, start + 1, ...``.
+
+    Raises:
+        InvalidParameterError: ``base`` has no ``key`` or no rows, or a bad count or seed.
+
     Example:
         >>> base = pd.DataFrame({"customer_id": [7, 9], "x": [1.0, 2.0]})
         >>> resample_rows(base, 3, seed=0)["customer_id"].tolist()
@@ -68,6 +74,16 @@ def pyfunc_scores(
     (MLflow's global URIs untouched); its ``predict`` returns ``[p(stay), p(churn)]`` per row
     and the score is the churn probability, as Spark's UDF takes it. Categorical columns are
     passed as strings, as the model's signature (and a Parquet file read by Spark) has them.
+
+    Args:
+        model_uri: ``models:/<name>@<alias>`` or ``models:/<name>/<version>``.
+        tracking_uri: the MLflow store holding the registry.
+        frame: the rows: ``key`` and the model's input columns.
+        key: the key column returned beside the score.
+        chunk_rows: rows per ``predict`` call (bounds memory).
+
+    Returns:
+        ``key, score`` in the order of ``frame``.
 
     Raises:
         InvalidParameterError: a bad URI, or ``frame`` misses ``key`` or a model column.
@@ -106,6 +122,13 @@ def score_differences(left: pd.DataFrame, right: pd.DataFrame, *,
     """Return the largest absolute difference between two engines' scores of the same keys.
 
     Both frames hold ``key`` (unique) and ``score``; their order may differ.
+
+    Args:
+        left, right: ``key, score`` frames of two engines.
+        key: the key column.
+
+    Returns:
+        The largest absolute difference (0.0: identical bit for bit).
 
     Raises:
         InvalidParameterError: a frame misses a column, repeats a key, or the key sets differ.

@@ -44,6 +44,12 @@ def check_join_inputs(
 ) -> list[str]:
     """Check the frames of a join and return the feature columns.
 
+    Args:
+        entities, features, columns, key, timestamp: as for :func:`pandas_asof_join`.
+
+    Returns:
+        The feature columns, as a list.
+
     Raises:
         InvalidParameterError: a frame misses a column, a timestamp is missing, the entities
             already hold a feature column, or two feature rows share a key and timestamp.
@@ -85,6 +91,21 @@ def pandas_asof_join(
 ) -> pd.DataFrame:
     """Join with pandas ``merge_asof``: the latest feature row at or before each entity row.
 
+    Args:
+        entities: the rows to enrich: ``key`` and ``timestamp`` (other columns kept).
+        features: the feature rows: ``key``, ``timestamp`` and ``columns``, one per key and
+            timestamp.
+        columns: the feature columns to attach.
+        key: the entity key column of both frames.
+        timestamp: the timestamp column of both frames.
+
+    Returns:
+        ``entities`` in their order, index reset, with ``columns`` added (empty where no
+        feature row is eligible).
+
+    Raises:
+        InvalidParameterError: see :func:`check_join_inputs`.
+
     Example:
         >>> e = pd.DataFrame({"customer_id": [1], "event_timestamp": [pd.Timestamp("2025-01-10")]})
         >>> f = pd.DataFrame({"customer_id": [1, 1], "x": [1.0, 2.0],
@@ -125,7 +146,20 @@ def duckdb_asof_join(
     """Join with DuckDB's ``ASOF LEFT JOIN`` (in process, on the pandas frames).
 
     Args:
+        entities: the rows to enrich: ``key`` and ``timestamp`` (other columns kept).
+        features: the feature rows: ``key``, ``timestamp`` and ``columns``, one per key and
+            timestamp.
+        columns: the feature columns to attach.
+        key: the entity key column of both frames.
+        timestamp: the timestamp column of both frames.
         threads: DuckDB's worker threads (None: DuckDB's default, the machine's cores).
+
+    Returns:
+        ``entities`` in their order, index reset, with ``columns`` added (empty where no
+        feature row is eligible).
+
+    Raises:
+        InvalidParameterError: see :func:`check_join_inputs`.
     """
     columns = check_join_inputs(entities, features, columns, key=key, timestamp=timestamp)
     if threads is not None and (isinstance(threads, bool) or not isinstance(threads, int)
@@ -164,6 +198,14 @@ def feast_duckdb_join(
     ``folder`` (an entity on ``key``, a ``FileSource`` on that file, a feature view ``rows``
     with no TTL, a SQLite online store never materialised) and asks Feast for ``rows:<column>``
     of every entity row.
+
+    Args:
+        folder: the throwaway repo's folder (created; a file is refused).
+        entities, features, columns, key, timestamp: as for :func:`pandas_asof_join`.
+
+    Returns:
+        ``entities`` in their order, index reset, with ``columns`` added (empty where no
+        feature row is eligible: the DuckDB store keeps every entity row).
 
     Raises:
         InvalidParameterError: bad frames, or ``folder`` is a file.
@@ -218,6 +260,13 @@ def join_differences(left: pd.DataFrame, right: pd.DataFrame, columns: Sequence[
 
     Values compare as float64 (engines return integer features as int or float) and two empty
     cells agree. The frames must have the same length and order (the engines' entity order).
+
+    Args:
+        left, right: two joins of the same entity rows.
+        columns: the feature columns to compare.
+
+    Returns:
+        The number of differing cells (0: the joins agree).
 
     Raises:
         InvalidParameterError: the frames differ in length or miss a column.

@@ -105,6 +105,9 @@ def compile_for_cluster(
         retries: the least retry count of each task (a step's own retries win if higher).
         backoff: the first retry's delay (doubling after each failure, at most an hour).
 
+    Returns:
+        The :class:`ClusterPipeline` read back from the file.
+
     Raises:
         InvalidParameterError: a bad argument (nothing written).
         PipelineError: the file does not read back as built.
@@ -211,6 +214,16 @@ def azure_compute_cluster(
     idle_seconds: int = 900,
 ) -> AzureCompute:
     """Write the ``AmlCompute`` cluster spec ``<folder>/<name>.yml`` and load it back.
+
+    Args:
+        folder: where the YAML is written.
+        name: the cluster's name (the pipeline job's ``compute``).
+        size: the VM size of its nodes.
+        min_instances, max_instances: the nodes it scales between (0: none when idle).
+        idle_seconds: how long an idle node lives before the cluster scales down.
+
+    Returns:
+        The :class:`AzureCompute` as ``load_compute`` read it back.
 
     Raises:
         InvalidParameterError: a bad argument (nothing written).
