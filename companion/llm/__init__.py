@@ -3,7 +3,7 @@
 The assistant answers customers from help articles the project wrote. Everything an AI
 engineer versions, measures and watches is here, and runs on a laptop with no model:
 
-- :mod:`~companion.llm.articles`, :mod:`~companion.llm.corpus`: the articles, corpus versions
+- :mod:`~companion.llm.articles`, :mod:`~companion.llm.chunking`: the articles, corpus versions
   and chunking; :mod:`~companion.llm.questions`: the labelled question set;
 - :mod:`~companion.llm.retrieval`: TF-IDF (scikit-learn) and BM25 (SciPy sparse) retrievers;
 - :mod:`~companion.llm.quality`: recall@k and MRR, intervals by seed question, paired
@@ -32,7 +32,7 @@ from __future__ import annotations
 
 from companion.llm.assistant import Assistant, Response
 from companion.llm.config import CONFIG_SCHEMA, RagConfig
-from companion.llm.corpus import (
+from companion.llm.chunking import (
     CHUNKING_METHODS,
     CORPUS_VERSIONS,
     Article,

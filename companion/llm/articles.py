@@ -4,7 +4,7 @@ The project wrote these texts for the book; they describe the simulated video se
 :mod:`companion.data` (its three plans and their prices, the price rise of September 2025, the
 partner bundle, the new TV app). Each article has an id, a title, a category, paragraphs
 separated by blank lines and ``added``, the month it was published: the corpus of a month
-holds the articles added up to it (:func:`companion.llm.corpus.corpus`).
+holds the articles added up to it (:func:`companion.llm.chunking.corpus`).
 
 :data:`QUESTION_SEEDS` holds, for each article, a few questions a customer would ask whose
 answer is in it, worded the way customers write (often not in the article's own words).

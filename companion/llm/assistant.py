@@ -17,7 +17,7 @@ from dataclasses import dataclass
 from companion.core.checks import check_text
 from companion.errors import InvalidParameterError
 from companion.llm.config import RagConfig
-from companion.llm.corpus import chunk_articles, corpus
+from companion.llm.chunking import chunk_articles, corpus
 from companion.llm.generation import (
     ExtractiveClient,
     GenerationClient,

@@ -24,7 +24,7 @@ from typing import Any
 
 from companion.core.checks import check_bool, check_choice, check_int, check_number, check_text
 from companion.errors import InvalidParameterError
-from companion.llm.corpus import CHUNKING_METHODS, CORPUS_VERSIONS
+from companion.llm.chunking import CHUNKING_METHODS, CORPUS_VERSIONS
 from companion.llm.retrieval import RETRIEVERS
 
 __all__ = ["CONFIG_SCHEMA", "RagConfig"]
@@ -39,7 +39,7 @@ class RagConfig:
 
     Attributes:
         name: a label for readers (``"v2-bm25"``); not part of the version.
-        corpus_version: one of :data:`~companion.llm.corpus.CORPUS_VERSIONS`.
+        corpus_version: one of :data:`~companion.llm.chunking.CORPUS_VERSIONS`.
         chunking: ``"paragraph"`` or ``"window"``.
         chunk_size: words per window (``window`` only; 10 to 400).
         chunk_overlap: words shared by consecutive windows (0 to ``chunk_size - 1``).

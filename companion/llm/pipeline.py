@@ -33,7 +33,7 @@ from companion.core.types import WorkspaceLike, check_workspace
 from companion.errors import InvalidParameterError, UnknownNameError
 from companion.evaluation import Estimate
 from companion.llm.config import RagConfig
-from companion.llm.corpus import Chunk, chunk_articles, corpus
+from companion.llm.chunking import Chunk, chunk_articles, corpus
 from companion.llm.quality import mean_interval, score_questions
 from companion.llm.questions import question_set
 from companion.llm.retrieval import make_retriever

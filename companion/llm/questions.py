@@ -27,7 +27,7 @@ import pandas as pd
 from companion.core.checks import check_int
 from companion.errors import InvalidParameterError
 from companion.llm.articles import QUESTION_SEEDS
-from companion.llm.corpus import CORPUS_VERSIONS, corpus
+from companion.llm.chunking import CORPUS_VERSIONS, corpus
 
 __all__ = ["PRICE_RISE_ARTICLE", "Question", "question_frame", "question_set", "reword"]
 

@@ -1,6 +1,6 @@
 """Retrievers that run here, offline: TF-IDF (scikit-learn) and BM25 (NumPy and SciPy sparse).
 
-Both index a list of :class:`~companion.llm.corpus.Chunk` and answer a query with the ``k``
+Both index a list of :class:`~companion.llm.chunking.Chunk` and answer a query with the ``k``
 best chunks and their scores (:class:`Hit`). They share one tokenizer (:func:`tokenize`:
 lowercase words, numbers such as ``14.99`` kept whole, common English words dropped), so a
 difference between them is the weighting, not the words.
@@ -15,7 +15,7 @@ difference between them is the weighting, not the words.
 chunk order, so results are deterministic.
 
 Example:
-    >>> from companion.llm.corpus import Chunk
+    >>> from companion.llm.chunking import Chunk
     >>> chunks = [Chunk("a#0", "a", "A", "cancel your plan"), Chunk("b#0", "b", "B", "pay")]
     >>> Bm25Retriever(chunks).search("how do I cancel", k=1)[0].chunk_id
     'a#0'
@@ -33,7 +33,7 @@ from scipy import sparse
 
 from companion.core.checks import check_choice, check_int, check_number, check_text
 from companion.errors import InvalidParameterError
-from companion.llm.corpus import Chunk
+from companion.llm.chunking import Chunk
 
 __all__ = [
     "RETRIEVERS",
