@@ -34,7 +34,7 @@ The package, one concern per module:
   as Kubernetes manifests validated with the ``kubernetes`` client's models, not applied;
 - :mod:`~companion.deployment.scaled`: batch scoring at any size (:func:`resample_rows`,
   :func:`pyfunc_scores`) and the engines' scores compared (:func:`score_differences`);
-- :mod:`~companion.deployment.shared_server`: the command line of a team's MLflow server
+- :mod:`~companion.deployment.team_server`: the command line of a team's MLflow server
   (database backend, object-store artifacts), checked with MLflow's own parsers.
 
 Nothing happens at import: FastAPI, MLflow, Feast and Spark are imported when called.
@@ -95,8 +95,8 @@ from companion.deployment.service import (
     load_served_model,
     store_source,
 )
-from companion.deployment.shared_server import OBJECT_STORE_SCHEMES, SharedServer, shared_server
 from companion.deployment.spark import local_spark, spark_score_frame, spark_scores
+from companion.deployment.team_server import OBJECT_STORE_SCHEMES, SharedServer, shared_server
 
 __all__ = [
     "LOG_COLUMNS",

@@ -31,7 +31,6 @@ Example:
 from __future__ import annotations
 
 from companion.llm.assistant import Assistant, Response
-from companion.llm.config import CONFIG_SCHEMA, RagConfig
 from companion.llm.chunking import (
     CHUNKING_METHODS,
     CORPUS_VERSIONS,
@@ -40,6 +39,7 @@ from companion.llm.chunking import (
     chunk_articles,
     corpus,
 )
+from companion.llm.config import CONFIG_SCHEMA, RagConfig
 from companion.llm.generation import (
     RECORDINGS,
     RECORDINGS_SCHEMA,

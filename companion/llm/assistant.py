@@ -16,8 +16,8 @@ from dataclasses import dataclass
 
 from companion.core.checks import check_text
 from companion.errors import InvalidParameterError
-from companion.llm.config import RagConfig
 from companion.llm.chunking import chunk_articles, corpus
+from companion.llm.config import RagConfig
 from companion.llm.generation import (
     ExtractiveClient,
     GenerationClient,

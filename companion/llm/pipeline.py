@@ -32,8 +32,8 @@ from companion.core.files import atomic_write_text
 from companion.core.types import WorkspaceLike, check_workspace
 from companion.errors import InvalidParameterError, UnknownNameError
 from companion.evaluation import Estimate
-from companion.llm.config import RagConfig
 from companion.llm.chunking import Chunk, chunk_articles, corpus
+from companion.llm.config import RagConfig
 from companion.llm.quality import mean_interval, score_questions
 from companion.llm.questions import question_set
 from companion.llm.retrieval import make_retriever
