@@ -10,9 +10,10 @@ changes: the definitions and the calls (``get_historical_features``, ``materiali
 :func:`scaled_store_config` writes that file and reads it back with Feast's own
 ``load_repo_config`` (its pydantic schema: project, provider, registry, and the offline store
 as ``SparkOfflineStoreConfig``). No Spark session and no Redis server are started. Feast's Redis
-config class imports the ``redis`` client when it loads; where that client is not installed
-(as in the book's environment) the online section is checked here instead (type, a
-``host:port`` connection string, an optional key TTL) and the result says which validation ran.
+config class imports the ``redis`` client when it loads (the book's environment has it, so Feast
+validates the whole file); where that client is not installed the online section is checked
+here instead (type, a ``host:port`` connection string, an optional key TTL) and the result says
+which validation ran.
 """
 
 from __future__ import annotations
