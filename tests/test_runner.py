@@ -190,6 +190,21 @@ def test_a_chapter_that_errors_or_prints_no_check_is_not_ok(tmp_path):
         runner.robustness([quiet], [], tmp_path / "ws")
 
 
+@pytest.mark.slow
+def test_an_assert_that_no_failed_check_explains_is_an_error(tmp_path):
+    """An exercise after the checks whose claim fails for a seed is not a passing chapter."""
+    chapter = checks_notebook(tmp_path / "01-demo.ipynb")
+    nb = nbformat.read(chapter, as_version=4)
+    nb.cells.append(new_code_cell("solution = SEED * 2\nassert solution != 6, 'the claim fails for seed 3'"))
+    nbformat.write(nb, chapter)
+    holds, breaks, both = (runner.check_chapter(chapter, seed, tmp_path / "ws") for seed in (1, 3, 2))
+    assert holds.ok and holds.error is None
+    assert (breaks.passed, breaks.failed, breaks.ok) == (2, 0, False)
+    assert breaks.error.endswith("AssertionError: the claim fails for seed 3")
+    # seed 2 fails a check: the checks cell's own assert stops the notebook, as before
+    assert (both.failed, both.error, both.ok) == (1, None, False)
+
+
 # --------------------------------------------------------------------------- bad input, checked first
 
 

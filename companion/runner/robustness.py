@@ -73,7 +73,9 @@ def check_chapter(
 
     The chapter runs in a scratch copy (the committed notebook is never touched) with its
     workspace under ``workspace_root``. A chapter whose final ``assert`` fails still has its
-    PASS/FAIL lines read; any other error is reported with its cell.
+    PASS/FAIL lines read. Any other error is reported with its cell, and so is an
+    ``AssertionError`` that no failed check explains: an exercise's solution after the checks
+    whose claim no longer holds, or an ``assert`` in the middle of the chapter.
     """
     import papermill
 
@@ -93,10 +95,11 @@ def check_chapter(
                 extra_arguments=["--IPKernelApp.log_level=ERROR"],
             )
         except papermill.PapermillExecutionError as exc:
-            if exc.ename != "AssertionError":
-                error = f"cell {exc.exec_count}: {exc.ename}: {exc.evalue}"
+            error = f"cell {exc.exec_count}: {exc.ename}: {exc.evalue}".rstrip(": ")
         checks = read_checks(nbformat.read(scratch, as_version=4)) if scratch.exists() else []
     failures = tuple(claim for passed, claim in checks if not passed)
+    if error is not None and error.split(": ", 2)[1] == "AssertionError" and failures:
+        error = None  # the checks cell's own assert, failing on the FAIL lines read above
     passed = sum(1 for ok, _ in checks if ok)
     if error is None and not checks:
         error = "the chapter printed no PASS/FAIL check"
