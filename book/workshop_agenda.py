@@ -36,6 +36,7 @@ STARTS = {
     "05-experiment-tracking": "an MLflow tracking server",
     "07-pipeline-orchestration": "DVC and Kubeflow's local runner (subprocesses)",
     "08-deployment": "model servers (two at most at once) and Spark (Java 17)",
+    "14-scaling-out": "Spark (Java 17)",
 }
 
 # An agenda: (chapter stem, teaching minutes, what the room does) or (None, minutes, label).
@@ -71,6 +72,8 @@ ONE_DAY: list[Item] = [
     ("13-level-3-continuous-ml", 28, "Level 3: the loop without a person"),
     (None, 15, "Wrap-up and next steps"),
 ]
+# The appendices are no session of the day: the cost table lists them for a room that goes on.
+APPENDICES = {"14-scaling-out", "15-llm-applications"}
 THREE_HOURS_LIMIT = 180  # minutes
 DAY_START, DAY_END = 9 * 60, 17 * 60 + 30  # 09:00 to 17:30
 
@@ -144,7 +147,7 @@ def cost_table(known: dict[str, Chapter]) -> str:
     total = sum(c.seconds for c in known.values())
     heaviest = max(known.values(), key=lambda c: c.peak_mib)
     rows.append("")
-    rows.append(f"All {len(known)} chapters: {total:.0f} s measured, "
+    rows.append(f"All {len(known)} chapters and appendices: {total:.0f} s measured, "
                 f"{sum(c.budget_minutes for c in known.values())} min budgeted on a laptop; "
                 f"the most memory: @{heaviest.section} ({heaviest.peak_mib:,.0f} MiB). "
                 f"Chapters in bold need more than {HEAVY_MIB:,.0f} MiB.")
@@ -161,7 +164,7 @@ def blocks() -> dict[str, str]:
     if day_end > DAY_END:
         raise SystemExit(f"the 1-day agenda ends at {_clock(day_end)}: shorten it to end by "
                          f"{_clock(DAY_END)}")
-    missing = set(known) - {stem for stem, _, _ in ONE_DAY}
+    missing = set(known) - {stem for stem, _, _ in ONE_DAY} - APPENDICES
     if missing:
         raise SystemExit(f"the 1-day agenda leaves out {sorted(missing)}")
     return {"costs": cost_table(known), "three-hours": three, "one-day": day}

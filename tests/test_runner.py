@@ -272,3 +272,24 @@ def test_notebook_readers_refuse_what_is_not_a_notebook():
         runner.normalise([])
     with pytest.raises(InvalidParameterError, match="directory must be a path"):
         runner.list_chapters(3)
+
+
+@pytest.mark.slow
+def test_run_all_two_at_a_time_writes_every_chapter_and_stops_starting_after_a_failure(tmp_path):
+    chapters = [small_notebook(tmp_path / f"0{n}-demo.ipynb", f"print({n} * X)") for n in (1, 2, 3)]
+    runs = runner.run_all(chapters, {"X": 7}, jobs=2)
+    assert [r.chapter for r in runs] == [c.name for c in chapters]
+    for n, chapter in zip((1, 2, 3), chapters, strict=True):
+        outputs = nbformat.read(chapter, as_version=4).cells[-1].outputs
+        assert outputs[0]["text"] == f"{7 * n}\n"
+    broken = small_notebook(tmp_path / "04-demo.ipynb", "raise RuntimeError('broken')")
+    later = small_notebook(tmp_path / "05-demo.ipynb", "open('ran.txt', 'w').write('x')")
+    before = digest(broken)
+    with pytest.raises(NotebookExecutionError, match="04-demo.ipynb failed in cell .*RuntimeError: broken"):
+        runner.run_all([broken, later], jobs=1)
+    assert digest(broken) == before and not (tmp_path / "ran.txt").exists()
+    with pytest.raises(NotebookExecutionError, match="04-demo.ipynb failed"):
+        runner.run_all([broken, chapters[0]], jobs=2)
+    assert digest(broken) == before
+    with pytest.raises(InvalidParameterError, match="jobs must be"):
+        runner.run_all(chapters, jobs=0)

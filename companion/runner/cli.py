@@ -31,6 +31,8 @@ def main(argv: list[str] | None = None) -> None:
     run.add_argument("--only", default="", help="run chapters whose file name contains this")
     run.add_argument("-p", "--param", action="append", default=[], help="NAME=VALUE (YAML)")
     run.add_argument("--dir", default=str(NOTEBOOKS_DIR), help="folder of the chapters")
+    run.add_argument("--jobs", type=int, default=1,
+                     help="chapters run at once, each with its own kernel (make run: 2)")
     robust = sub.add_parser(
         "robustness", help="run every chapter with other seeds and count its passing checks"
     )
@@ -55,4 +57,4 @@ def main(argv: list[str] | None = None) -> None:
             raise SystemExit("some chapter checks fail for some seed (table above)")
         return
     parameters = dict(parse_parameter(p) for p in args.param) or None
-    run_all(chapters, parameters)
+    run_all(chapters, parameters, jobs=args.jobs)
