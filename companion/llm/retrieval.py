@@ -62,7 +62,7 @@ def tokenize(text: str) -> list[str]:
 
     Example:
         >>> tokenize("Why did my bill go up to 14.99?")
-        ['did', 'bill', 'go', '14.99']
+        ['did', 'bill', '14.99']
     """
     if not isinstance(text, str):
         raise InvalidParameterError(f"text must be a str, got {type(text).__name__}")
