@@ -87,13 +87,15 @@ notebooks: setup  ## nbval over the chapters only, here (make test runs them as 
 data: setup  ## reproduce the sample dataset's DVC pipeline in data/
 	cd data && $(BIN)/dvc repro --quiet
 
-bench: setup  ## time and measure every chapter, the dataset generator, the pipeline runners, serving, batch scoring and monitoring (JSON in benchmarks/results)
+bench: setup  ## time and measure every chapter, the dataset generator, the pipeline runners, serving, batch scoring, monitoring, the scaling appendix's limits and retrieval (JSON in benchmarks/results)
 	$(BIN)/python benchmarks/bench_data.py
 	$(BIN)/python benchmarks/bench_chapters.py
 	$(BIN)/python benchmarks/bench_pipelines.py
 	$(BIN)/python benchmarks/bench_serving.py
 	$(BIN)/python benchmarks/bench_batch.py
 	$(BIN)/python benchmarks/bench_monitoring.py
+	$(BIN)/python benchmarks/bench_scaling.py
+	$(BIN)/python benchmarks/bench_llm.py
 
 robustness: setup  ## every chapter with seeds 1-5: how many of its end-of-chapter checks pass
 	$(BIN)/python -m companion.runner robustness --seeds 1 2 3 4 5
