@@ -31,7 +31,10 @@ floor = time.perf_counter() - started
 started = time.perf_counter()
 ds = generate(config)
 seconds = time.perf_counter() - started
+# the bytes of the tables it returns: the memory floor of any generator that holds them
+table_bytes = sum(int(t.memory_usage(deep=True).sum()) for t in ds.all_tables().values())
 print(json.dumps({{"floor_seconds": floor, "seconds": seconds, "weeks": weeks,
+                  "table_bytes": table_bytes,
                   "activity_rows": len(ds.activity), "label_rows": len(ds.labels)}}))
 """
 

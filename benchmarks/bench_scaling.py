@@ -40,6 +40,9 @@ from pathlib import Path
 from _measure import RESULTS, machine, run_measured, write_results
 from bench_batch import PeakMemory
 
+# the same child as bench_data.py: generate() timed beside its float32 floor, and its bytes
+from bench_data import CHILD as GENERATOR_CHILD
+
 from companion.core.env import apply_offline_env
 
 PARTS = ("generator", "scoring", "join", "tracking")
@@ -47,25 +50,6 @@ LIBRARIES = ("mlflow", "pyspark", "feast", "duckdb", "pandas", "scikit-learn", "
              "azure-ai-ml", "kubernetes")
 CHUNK = 1_000_000
 JOIN_COLUMNS = ["sessions", "minutes_watched", "support_tickets", "payment_failures"]
-
-GENERATOR_CHILD = """
-import json, time
-import numpy as np
-from companion.data import SimulationConfig, generate
-from companion.data.simulate import _TimeGrid
-n = {n}
-config = SimulationConfig(n_customers=n)
-weeks = len(_TimeGrid.from_config(config).week_end)
-started = time.perf_counter()
-np.random.default_rng(0).standard_normal((n, weeks), dtype=np.float32)
-floor = time.perf_counter() - started
-started = time.perf_counter()
-ds = generate(config)
-seconds = time.perf_counter() - started
-table_bytes = sum(int(t.memory_usage(deep=True).sum()) for t in ds.all_tables().values())
-print(json.dumps({{"floor_seconds": floor, "seconds": seconds, "table_bytes": table_bytes,
-                  "activity_rows": len(ds.activity), "label_rows": len(ds.labels)}}))
-"""
 
 
 def versions() -> dict[str, str]:
